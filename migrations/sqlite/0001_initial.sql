@@ -1,0 +1,103 @@
+-- authd schema, SQLite dialect. Times are Unix seconds (REAL) so that
+-- one query set serves both dialects; digests are SHA-256 bytes; details are JSON text.
+
+CREATE TABLE clients (
+    id          text PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    scopes      text NOT NULL DEFAULT '',
+    audience    text NOT NULL,
+    token_ttl   REAL NOT NULL,
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id            text PRIMARY KEY,
+    client_id     text NOT NULL REFERENCES clients (id),
+    digest        BLOB NOT NULL UNIQUE,
+    display       text NOT NULL,
+    scopes        text NOT NULL DEFAULT '',
+    rate_count    integer,
+    rate_window   REAL,
+    status        text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+    expires_at    REAL,
+    last_used_at  REAL,
+    replaces      text REFERENCES api_keys (id),
+    created_at    REAL NOT NULL,
+    revoked_at    REAL
+);
+CREATE INDEX api_keys_client_idx ON api_keys (client_id);
+
+CREATE TABLE users (
+    id                  text PRIMARY KEY,
+    email               text NOT NULL UNIQUE,
+    password_hash       text NOT NULL,
+    status              text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled', 'locked')),
+    failed_logins       integer NOT NULL DEFAULT 0,
+    locked_until        REAL,
+    created_at          REAL NOT NULL,
+    updated_at          REAL NOT NULL
+);
+
+CREATE TABLE refresh_families (
+    id           text PRIMARY KEY,
+    user_id      text NOT NULL REFERENCES users (id),
+    client_id    text,
+    scopes       text NOT NULL DEFAULT '',
+    created_at   REAL NOT NULL,
+    expires_at   REAL NOT NULL,
+    revoked_at   REAL,
+    revoke_reason text
+);
+CREATE INDEX refresh_families_user_idx ON refresh_families (user_id);
+
+CREATE TABLE refresh_tokens (
+    digest            BLOB PRIMARY KEY,
+    family_id         text NOT NULL REFERENCES refresh_families (id),
+    generation        integer NOT NULL,
+    issued_at         REAL NOT NULL,
+    spent_at          REAL,
+    successor_digest  BLOB,
+    successor_sealed  BLOB,
+    UNIQUE (family_id, generation)
+);
+
+CREATE TABLE signing_keys (
+    kid             text PRIMARY KEY,
+    alg             text NOT NULL,
+    state           text NOT NULL CHECK (state IN ('next', 'active', 'retired', 'revoked', 'gone')),
+    public_jwk      text NOT NULL,
+    private_sealed  BLOB,
+    created_at      REAL NOT NULL,
+    activated_at    REAL,
+    retired_at      REAL,
+    revoked_at      REAL,
+    erased_at       REAL
+);
+-- Exactly one key signs at a time; the database enforces it, not the code alone.
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (state) WHERE state = 'active';
+
+CREATE TABLE revocations (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        text NOT NULL CHECK (kind IN ('jti', 'sid', 'sub')),
+    value       text NOT NULL,
+    not_before  REAL,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL
+);
+CREATE INDEX revocations_lookup_idx ON revocations (kind, value);
+CREATE INDEX revocations_expiry_idx ON revocations (expires_at);
+
+CREATE TABLE audit_events (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       REAL NOT NULL,
+    action   text NOT NULL,
+    actor    text,
+    subject  text,
+    ip       text,
+    outcome  text NOT NULL,
+    details  text NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_at_idx ON audit_events (at);
+CREATE INDEX audit_events_action_idx ON audit_events (action, at);

@@ -1,0 +1,1 @@
+"""authd: a standalone, async token service."""

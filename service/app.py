@@ -1,0 +1,45 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from service.config import Settings
+from service.http import health
+from service.http.errors import EXCEPTION_HANDLERS
+from service.http.middleware import RequestContextMiddleware
+from service.observability.logging import configure
+from service.runtime import open_runtime
+
+
+def all_routes() -> list[BaseRoute]:
+    from service.wiring import domain_routes
+
+    return [*health.routes, *domain_routes()]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        async with open_runtime(settings, serving=True) as runtime:
+            yield {"runtime": runtime}
+
+    return Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """Entry point for uvicorn workers: settings were validated by ``authd serve``."""
+    settings = Settings.from_env(os.environ)
+    configure(settings.log_format, settings.log_level)
+    return create_app(settings)

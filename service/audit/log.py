@@ -1,0 +1,88 @@
+"""Recording audit events without slowing the request that causes them.
+
+Hot-path events (token exchanges, logins) are buffered and written in batches at
+least once a second and on shutdown, so a clean stop loses none; operator actions
+are written before the command answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import structlog
+
+from service.audit.store import AuditEvent, AuditStore
+from service.observability.logging import scrub
+from service.observability.metrics import AUDIT_DROPPED
+from service.store import StorageUnavailable
+
+log = structlog.get_logger("authd.audit")
+
+MAX_BUFFER = 50_000
+
+
+class AuditLog:
+    def __init__(self, store: AuditStore, *, flush_interval: float = 1.0) -> None:
+        self.store = store
+        self._interval = flush_interval
+        self._buffer: list[AuditEvent] = []
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def event(
+        action: str,
+        outcome: str = "ok",
+        *,
+        actor: str | None = None,
+        subject: str | None = None,
+        ip: str | None = None,
+        **details: Any,
+    ) -> AuditEvent:
+        return AuditEvent(
+            at=time.time(), action=action, outcome=outcome, actor=actor,
+            subject=subject, ip=ip, details=scrub(details),
+        )
+
+    def record(self, action: str, outcome: str = "ok", **kw: Any) -> None:
+        """Buffer an event; it is written within a second."""
+        if len(self._buffer) >= MAX_BUFFER:
+            AUDIT_DROPPED.inc()
+            return
+        self._buffer.append(self.event(action, outcome, **kw))
+
+    async def write(self, action: str, outcome: str = "ok", **kw: Any) -> None:
+        """Write an event now (operator actions: the command answers after it)."""
+        await self.store.append([self.event(action, outcome, **kw)])
+
+    async def flush(self) -> None:
+        batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        try:
+            await self.store.append(batch)
+        except (StorageUnavailable, OSError) as exc:
+            AUDIT_DROPPED.inc()
+            log.warning("audit.flush_failed", events=len(batch), error=type(exc).__name__)
+            # Keep them for the next try rather than lose them.
+            self._buffer[:0] = batch[: MAX_BUFFER - len(self._buffer)]
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="authd-audit")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("audit.flush_crashed")

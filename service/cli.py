@@ -1,0 +1,190 @@
+"""``authd`` — the operator's command line (DESIGN §3a).
+
+Every command takes ``--json`` and then prints exactly one JSON object on stdout;
+errors go to stderr as one line with a non-zero exit. Domain commands live next to
+their domain (``service/<domain>/cli.py``) and are registered here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from service.config import ConfigError, Settings
+from service.errors import AuthdError
+from service.observability.logging import configure
+from service.store import StorageUnavailable, open_database
+from service.store.migrate import migrate
+
+Command = Callable[[Any, argparse.Namespace], Awaitable[dict[str, Any]]]
+
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+class CommandError(Exception):
+    """A command could not do what was asked; the message is for the operator."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from service.wiring import register_cli
+
+    parser = argparse.ArgumentParser(prog="authd", description="authd token service")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.set_defaults(local=_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(local=_migrate)
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_sub.add_parser("check", help="validate the environment").set_defaults(
+        local=_config_check
+    )
+    register_cli(sub)
+    for action in _leaves(parser):
+        action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="print one JSON object")
+    return parser
+
+
+def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                nested = _leaves(child)
+                found.extend(nested or [child])
+    return found
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, default=str, separators=(",", ":")))
+        return
+    for key, value in result.items():
+        if isinstance(value, list):
+            print(f"{key}:")
+            for item in value:
+                text = json.dumps(item, default=str) if isinstance(item, dict) else str(item)
+                print("  " + text)
+        else:
+            print(f"{key}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"authd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure(settings.log_format, "warning" if args.command != "serve" else settings.log_level)
+    try:
+        if hasattr(args, "local"):
+            result = args.local(settings, args)
+        else:
+            result = asyncio.run(_with_runtime(settings, args.handler, args))
+    except ConfigError as exc:
+        print(f"authd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (CommandError, AuthdError) as exc:
+        print(f"authd: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except StorageUnavailable as exc:
+        print(f"authd: storage unavailable: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    if result is not None:
+        emit(result, as_json)
+    return 0
+
+
+async def _with_runtime(settings: Settings, handler: Command, args: argparse.Namespace) -> Any:
+    from service.runtime import open_runtime
+
+    async with open_runtime(settings) as runtime:
+        return await handler(runtime, args)
+
+
+def _config_check(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    from service.signing.kek import load_kek
+
+    if not settings.embedded or settings.kek is not None or settings.kek_file is not None:
+        load_kek(settings)
+    return {
+        "status": "ok",
+        "database": "postgresql" if settings.database_url and
+        not settings.database_url.startswith("sqlite") else "sqlite",
+        "redis": "configured" if settings.redis_url else "in-process",
+        "issuer": settings.issuer,
+    }
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    async def run() -> list[str]:
+        db = await open_database(settings.effective_database_url)
+        try:
+            return await migrate(db)
+        finally:
+            await db.close()
+
+    applied = asyncio.run(run())
+    return {"status": "ok", "applied": applied}
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from service.signing.kek import load_kek
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    load_kek(settings)  # fail before forking when the KEK is unusable
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authd-metrics-")
+    else:
+        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            stale.unlink()
+    ssl: dict[str, Any] = {}
+    if settings.tls_cert_file and settings.tls_key_file:
+        ssl = {"ssl_certfile": str(settings.tls_cert_file),
+               "ssl_keyfile": str(settings.tls_key_file)}
+    trusted = ",".join(str(n) for n in settings.trusted_proxies) or "127.0.0.1"
+    uvicorn.run(
+        "service.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=trusted,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        **ssl,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

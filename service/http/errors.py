@@ -1,0 +1,105 @@
+"""The one place typed errors become HTTP responses.
+
+``/oauth/*`` answers RFC 6749 §5.2 JSON; everything else answers RFC 9457
+``application/problem+json``. Unexpected exceptions are logged with their traceback
+and answered with a generic 500 body that names nothing internal.
+"""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.errors import (
+    AuthdError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    TemporarilyUnavailable,
+)
+from service.store import StorageUnavailable
+
+log = structlog.get_logger("authd.http")
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+PROBLEM_TYPE = "urn:authd:problem:"
+
+
+def is_oauth_path(path: str) -> bool:
+    return path.startswith("/oauth/")
+
+
+def error_response(exc: AuthdError, path: str) -> Response:
+    headers = {**NO_STORE, **exc.headers}
+    if is_oauth_path(path):
+        body: dict[str, object] = {"error": exc.code, "error_description": exc.description}
+        media_type = "application/json"
+    else:
+        body = {
+            "type": PROBLEM_TYPE + exc.code,
+            "title": exc.title,
+            "status": exc.status,
+            "detail": exc.description,
+        }
+        media_type = "application/problem+json"
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=exc.status,
+        headers=headers,
+        media_type=media_type,
+    )
+
+
+async def handle_authd_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, AuthdError):
+        raise exc
+    if exc.status >= 500 or exc.log_detail:
+        log.warning("request.failed", error=exc.code, detail=exc.log_detail or exc.description)
+    return error_response(exc, request.url.path)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    mapped: AuthdError
+    if status == 404:
+        mapped = NotFound("no such resource")
+    elif status == 405:
+        mapped = MethodNotAllowed("method not allowed on this resource")
+    elif status == 413:
+        mapped = PayloadTooLarge()
+    else:
+        mapped = InvalidRequest()
+        mapped.status = status
+    return error_response(mapped, request.url.path)
+
+
+async def handle_storage_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("storage.unavailable", error=str(exc))
+    return error_response(TemporarilyUnavailable("storage is unavailable"), request.url.path)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("request.crashed", error_type=type(exc).__name__)
+    body = {
+        "type": PROBLEM_TYPE + "server_error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "the request could not be completed",
+    }
+    if is_oauth_path(request.url.path):
+        oauth = {"error": "server_error", "error_description": "internal error"}
+        return Response(json.dumps(oauth).encode(), 500, NO_STORE, "application/json")
+    return Response(json.dumps(body).encode(), 500, NO_STORE, "application/problem+json")
+
+
+EXCEPTION_HANDLERS = {
+    AuthdError: handle_authd_error,
+    HTTPException: handle_http_exception,
+    StorageUnavailable: handle_storage_unavailable,
+    Exception: handle_unexpected,
+}

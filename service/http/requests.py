@@ -1,0 +1,69 @@
+"""Reading request bodies strictly: one content type, UTF-8, each parameter once.
+
+RFC 6749 §3.2 requires that parameters are not repeated and that the token endpoint
+takes ``application/x-www-form-urlencoded``; a JSON body there is a clear 400/415,
+never a silent misparse.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from service.errors import InvalidRequest, UnsupportedMediaType
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_form(request: Request, *, required: bool = True) -> dict[str, str]:
+    kind = media_type(request)
+    body = await request.body()
+    if not body and not required:
+        return {}
+    if kind != FORM:
+        raise InvalidRequest(f"the body must be {FORM}")
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+                          errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the form body is not valid UTF-8 url-encoding") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise InvalidRequest(f"parameter {key} appears more than once")
+        form[key] = value
+    return form
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    if media_type(request) != JSON:
+        raise UnsupportedMediaType(f"the body must be {JSON}")
+    body = await request.body()
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return data
+
+
+def field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A string member of a JSON body, or a clear 400."""
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise InvalidRequest(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string")
+    return value

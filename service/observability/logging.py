@@ -1,0 +1,98 @@
+"""structlog set-up with a redaction step that every log line passes through.
+
+Redaction works twice over: by key (anything named like a credential is replaced
+whatever its value) and by shape (an API key, refresh token, JWT or PEM block found
+inside any string is cut out), so a secret that slips into an unexpected field or an
+exception message still never reaches the log. Uvicorn's own records go through the
+same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[redacted]"
+
+_SECRET_KEYS = re.compile(
+    r"pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|kek|private|credential|"
+    r"recovery|totp|otp_code|^code$",
+    re.IGNORECASE,
+)
+# Keys that look secret by name but carry safe values.
+_SAFE_KEYS = frozenset({"token_type", "token_type_hint", "grant_type", "tokens_issued"})
+
+_SECRET_SHAPES = re.compile(
+    r"(?:\b[a-z][a-z0-9]{1,7}_[a-z0-9]{2,8}_[A-Za-z0-9]{20,}\b)"  # API keys
+    r"|(?:\brt_[A-Za-z0-9_-]{20,})"  # refresh tokens
+    r"|(?:\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"  # JWTs
+    r"|(?:-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
+    r"|(?:\b(?:Basic|Bearer|ApiKey)\s+[A-Za-z0-9._~+/=-]{8,})",
+)
+
+
+def scrub(value: Any) -> Any:
+    """Cut secret-shaped substrings out of strings, recursively."""
+    if isinstance(value, str):
+        return _SECRET_SHAPES.sub(REDACTED, value)
+    if isinstance(value, dict):
+        return {k: _redact_item(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _redact_item(key: Any, value: Any) -> Any:
+    if isinstance(key, str) and key not in _SAFE_KEYS and _SECRET_KEYS.search(key):
+        return REDACTED if value not in (None, "") else value
+    return scrub(value)
+
+
+def redact(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        event_dict[key] = _redact_item(key, event_dict[key])
+    return event_dict
+
+
+def configure(log_format: str = "console", level: str = "info") -> None:
+    """Route structlog and stdlib logging (uvicorn, asyncpg) through one pipeline."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "asyncio"):
+        named = logging.getLogger(name)
+        named.handlers[:] = []
+        named.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True

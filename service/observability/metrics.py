@@ -1,0 +1,87 @@
+"""Every ``authd_`` metric, defined once.
+
+Labels carry only bounded values (route templates, grant types, error codes,
+states); never a key, token, client secret, raw path or IP. When several uvicorn
+workers run, ``authd serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder
+before any worker starts, and ``/metrics`` aggregates every worker's files.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+HTTP_REQUESTS = Counter(
+    "authd_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "authd_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and method.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+SIGNING_KEYS = Gauge(
+    "authd_signing_keys",
+    "Signing keys by lifecycle state.",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+KEY_ROTATIONS = Counter(
+    "authd_key_rotations_total", "Signing-key rotations, by trigger.", ["trigger"]
+)
+ACTIVE_KEY_AGE = Gauge(
+    "authd_signing_key_active_age_seconds",
+    "Seconds since the active signing key started signing.",
+    multiprocess_mode="livemax",
+)
+
+TOKENS_ISSUED = Counter("authd_tokens_issued_total", "Access tokens issued, by grant.", ["grant"])
+TOKEN_REQUESTS_FAILED = Counter(
+    "authd_token_requests_failed_total",
+    "Token requests refused, by grant and error code.",
+    ["grant", "error"],
+)
+API_KEY_VERIFICATIONS = Counter(
+    "authd_api_key_verifications_total", "API-key checks, by result.", ["result"]
+)
+RATE_LIMITED = Counter("authd_rate_limited_total", "Requests refused by a rate limit.", ["limit"])
+RATE_LIMIT_FALLBACK = Counter(
+    "authd_rate_limit_fallback_total",
+    "Rate-limit decisions taken in-process because Redis failed.",
+)
+
+LOGIN_ATTEMPTS = Counter("authd_login_attempts_total", "Password logins, by result.", ["result"])
+REFRESHES = Counter("authd_refresh_total", "Refresh-token uses, by result.", ["result"])
+REFRESH_REUSE = Counter(
+    "authd_refresh_reuse_detected_total", "Reuse of a spent refresh token (family revoked)."
+)
+REVOCATIONS = Counter("authd_revocations_total", "Revocations recorded, by kind.", ["kind"])
+DENYLIST_FALLBACK = Counter(
+    "authd_denylist_fallback_total",
+    "Denylist checks answered from the database because Redis failed.",
+)
+AUDIT_DROPPED = Counter(
+    "authd_audit_write_failures_total", "Audit or last-use batches that failed to write."
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition for this process, or for all workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

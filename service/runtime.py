@@ -1,0 +1,101 @@
+"""The resources one process owns, opened and closed in one place.
+
+The Starlette lifespan and every CLI command open a Runtime and pass it down
+explicitly: no module-level connection, client or settings object exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from redis.asyncio import Redis
+
+from service.audit.log import AuditLog
+from service.audit.store import AuditStore
+from service.bus import Bus, LocalBus, RedisBus
+from service.config import Settings
+from service.signing.kek import Kek, load_kek
+from service.store import Database, open_database
+from service.store.migrate import migrate
+
+log = structlog.get_logger("authd.runtime")
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    redis: Redis | None
+    bus: Bus
+    audit: AuditLog
+    kek: Kek
+    started_at: float = field(default_factory=time.time)
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def redis_key(self, *parts: str) -> str:
+        """Every Redis key carries the deployment's prefix (tests: one per run)."""
+        return self.settings.redis_prefix + ":".join(parts)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIterator[Runtime]:
+    """Open storage, Redis, the bus and the audit log; ``serving`` starts the
+    background work a server needs (bus listener, audit flusher, domain loops)."""
+    kek = load_kek(settings)
+    db = await open_database(settings.effective_database_url)
+    try:
+        if settings.embedded:
+            await migrate(db)
+        redis: Redis | None = None
+        bus: Bus
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                health_check_interval=10,
+            )
+            bus = RedisBus(redis, settings.redis_prefix)
+        else:
+            bus = LocalBus()
+        audit = AuditLog(AuditStore(db))
+        runtime = Runtime(settings=settings, db=db, redis=redis, bus=bus, audit=audit, kek=kek)
+        runtime.readiness["database"] = db.ping
+        if redis is not None:
+            runtime.readiness["redis"] = _redis_ping(redis)
+        from service.wiring import wire
+
+        await wire(runtime, serving=serving)
+        if serving:
+            await bus.start()
+            await audit.start()
+        try:
+            yield runtime
+        finally:
+            for closer in reversed(runtime._closers):
+                with contextlib.suppress(Exception):
+                    await closer()
+            await bus.close()
+            await audit.close()
+            if redis is not None:
+                await redis.aclose()
+    finally:
+        await db.close()
+
+
+def _redis_ping(redis: Redis) -> ReadinessCheck:
+    async def ping() -> None:
+        await redis.ping()
+
+    return ping

@@ -1,0 +1,90 @@
+"""The key-encryption key (KEK) and the AES-256-GCM sealing of secrets at rest.
+
+Private signing keys (and later TOTP secrets) are stored only sealed under the KEK,
+with the record's identity (e.g. the ``kid``) bound as associated data so that a
+sealed blob copied onto another row fails to open instead of silently working.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from service.config import ConfigError, Settings
+
+NONCE_BYTES = 12
+VERSION = b"\x01"
+
+
+class SealError(Exception):
+    """A sealed value cannot be opened: wrong KEK, wrong record, or corrupted."""
+
+
+class Kek:
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("a KEK is exactly 32 bytes")
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "Kek(**********)"
+
+    def seal(self, plaintext: bytes, associated: str) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return VERSION + nonce + self._aead.encrypt(nonce, plaintext, associated.encode())
+
+    def open(self, sealed: bytes, associated: str) -> bytes:
+        if len(sealed) < 1 + NONCE_BYTES + 16 or sealed[:1] != VERSION:
+            raise SealError("not a sealed value")
+        nonce, body = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, body, associated.encode())
+        except InvalidTag:
+            raise SealError("cannot be opened with this KEK") from None
+
+
+def _decode(variable: str, text: str) -> Kek:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(variable, "expected base64 of 32 random bytes") from None
+    if len(raw) != 32:
+        raise ConfigError(variable, f"expected 32 bytes after base64 decoding, got {len(raw)}")
+    return Kek(raw)
+
+
+def generate_text() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def load_kek(settings: Settings) -> Kek:
+    """The KEK from AUTHD_KEK / AUTHD_KEK_FILE, or the embedded default's file.
+
+    Only the embedded default creates a KEK (``keys/kek``, mode 0600): a configured
+    deployment that lost its KEK must fail loudly, never start with a fresh one.
+    """
+    if settings.kek is not None:
+        return _decode("AUTHD_KEK", settings.kek.reveal())
+    if settings.kek_file is not None:
+        return _decode("AUTHD_KEK_FILE", settings.kek_file.read_text())
+    path = settings.keys_dir / "kek"
+    if not path.exists():
+        _create_private_file(path, generate_text() + "\n")
+    return _decode("AUTHD_KEK_FILE", path.read_text())
+
+
+def _create_private_file(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process created it first; theirs is the one
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)

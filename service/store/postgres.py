@@ -1,0 +1,125 @@
+"""PostgreSQL through an asyncpg pool: the production backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from service.store.database import Connection, Row, StorageUnavailable
+
+# Errors that mean "the server is not there", as opposed to a bad statement.
+_UNREACHABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg answers ``UPDATE 3`` / ``INSERT 0 1``; the last word is the count."""
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class _PgConnection:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(sql, *args)]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = await self._conn.fetchrow(sql, *args)
+        return None if row is None else dict(row)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return _rowcount(await self._conn.execute(sql, *args))
+
+    async def lock(self, name: str) -> None:
+        await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
+        """Create the pool lazily so that a server started while PostgreSQL is down
+        still comes up (``/readyz`` says 503) and recovers by itself later."""
+        pool = asyncpg.create_pool(
+            url,
+            min_size=0,
+            max_size=max_size,
+            command_timeout=10,
+            timeout=3,
+            max_inactive_connection_lifetime=60,
+        )
+        try:
+            await pool
+        except _UNREACHABLE as exc:
+            raise StorageUnavailable("PostgreSQL is unreachable") from exc
+        return cls(pool)
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            async with self._pool.acquire(timeout=5) as conn:
+                yield conn
+        except _UNREACHABLE as exc:
+            raise StorageUnavailable("PostgreSQL is unreachable") from exc
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._acquire() as conn:
+            return await _PgConnection(conn).fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._acquire() as conn:
+            return await _PgConnection(conn).fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._acquire() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._acquire() as conn:
+            return _rowcount(await conn.execute(sql, *args))
+
+    async def lock(self, name: str) -> None:
+        raise RuntimeError("a named lock needs a transaction: use db.transaction()")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._acquire() as conn:
+            try:
+                async with conn.transaction():
+                    yield _PgConnection(conn)
+            except _UNREACHABLE as exc:
+                raise StorageUnavailable("PostgreSQL is unreachable") from exc
+
+    async def ping(self) -> None:
+        async with self._acquire() as conn:
+            try:
+                await conn.fetchval("SELECT 1")
+            except _UNREACHABLE as exc:
+                raise StorageUnavailable("PostgreSQL is unreachable") from exc
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=5)
+        except (TimeoutError, *_UNREACHABLE):
+            self._pool.terminate()

@@ -1,0 +1,126 @@
+"""SQLite through aiosqlite: the embedded default of ``make run``.
+
+One connection per process, guarded by an asyncio lock, in WAL mode with a busy
+timeout so that the CLI and a running server can share the file. Transactions begin
+``IMMEDIATE``: the write lock is taken up front, which is what makes ``FOR UPDATE``
+(dropped from the SQL here) and named locks unnecessary in this dialect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from service.store.database import Connection, Row, StorageUnavailable
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_FOR_UPDATE = re.compile(r"\s+FOR\s+UPDATE(\s+SKIP\s+LOCKED)?", re.IGNORECASE)
+_CAST = re.compile(r"::(text|bigint|integer|double precision|bytea)\b")
+
+
+@lru_cache(maxsize=512)
+def translate(sql: str) -> str:
+    """PostgreSQL ``$1`` placeholders become SQLite's numbered ``?1``; casts (needed
+    by PostgreSQL for untyped NULL parameters) and row locks are dropped."""
+    return _CAST.sub("", _FOR_UPDATE.sub("", _PLACEHOLDER.sub(r"?\1", sql)))
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
+
+
+class _SqliteConnection:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._conn.execute(translate(sql), args) as cursor:
+            return list(await cursor.fetchall())  # type: ignore[arg-type]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._conn.execute(translate(sql), args) as cursor:
+            row = await cursor.fetchone()
+            return row  # type: ignore[return-value]
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._conn.execute(translate(sql), args) as cursor:
+            return cursor.rowcount
+
+    async def lock(self, name: str) -> None:
+        return None
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._raw = _SqliteConnection(conn)
+        self._mutex = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteDatabase:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"cannot open SQLite database: {exc}") from exc
+        conn.row_factory = _row  # type: ignore[assignment]
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA busy_timeout=10000")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        return cls(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._mutex:
+            return await self._raw.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._mutex:
+            return await self._raw.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._mutex:
+            return await self._raw.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._mutex:
+            return await self._raw.execute(sql, *args)
+
+    async def lock(self, name: str) -> None:
+        raise RuntimeError("a named lock needs a transaction: use db.transaction()")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._mutex:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._raw
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def ping(self) -> None:
+        try:
+            await self.fetchval("SELECT 1")
+        except sqlite3.Error as exc:
+            raise StorageUnavailable("SQLite database is unusable") from exc
+
+    async def close(self) -> None:
+        await self._conn.close()

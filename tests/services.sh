@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Make sure the PostgreSQL and Redis that the test suite talks to are reachable:
+# use running ones, start installed-but-stopped ones, install missing ones (Debian).
+# PostgreSQL is always started as its own user (pg_ctlcluster drops to it), never root.
+# Exits non-zero, naming the server, when one cannot be made reachable: the suite
+# must fail rather than skip (DESIGN §8).
+set -euo pipefail
+
+PG_HOST="${PG_HOST:-127.0.0.1}"
+PG_PORT="${PG_PORT:-5432}"
+REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+
+say() { echo "[services] $*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 60); do port_open "$1" "$2" && return 0; sleep 0.5; done
+  return 1
+}
+
+APT_UPDATED=0
+apt_install() {
+  command -v apt-get >/dev/null || { say "apt-get not found: install $* by hand"; return 1; }
+  if [ "$APT_UPDATED" -eq 0 ]; then as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pg_trust_loopback() {
+  # A fresh Debian cluster asks for passwords on TCP; the suite connects as
+  # postgres without one, so loopback gets trust (a test machine only).
+  local hba
+  for hba in /etc/postgresql/*/main/pg_hba.conf; do
+    [ -f "$hba" ] || continue
+    if ! grep -q "authd-test" "$hba"; then
+      as_root sed -i '1i host all all 127.0.0.1/32 trust # authd-test\nhost all all ::1/128 trust # authd-test' "$hba"
+    fi
+  done
+}
+
+ensure_postgres() {
+  if port_open "$PG_HOST" "$PG_PORT"; then say "PostgreSQL is up on $PG_HOST:$PG_PORT"; return 0; fi
+  if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    say "installing PostgreSQL"
+    apt_install postgresql
+    pg_trust_loopback
+  fi
+  local version
+  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  say "starting PostgreSQL $version (as the postgres user)"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_port "$PG_HOST" "$PG_PORT" || { say "PostgreSQL did not come up on $PG_HOST:$PG_PORT"; return 1; }
+}
+
+ensure_redis() {
+  if port_open "$REDIS_HOST" "$REDIS_PORT"; then say "Redis is up on $REDIS_HOST:$REDIS_PORT"; return 0; fi
+  if ! command -v redis-server >/dev/null; then
+    say "installing Redis"
+    apt_install redis-server
+  fi
+  say "starting Redis"
+  mkdir -p /tmp/authd-redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+    --appendonly no --dir /tmp/authd-redis --logfile /tmp/authd-redis/redis.log
+  wait_port "$REDIS_HOST" "$REDIS_PORT" || { say "Redis did not come up on $REDIS_HOST:$REDIS_PORT"; return 1; }
+}
+
+ensure_postgres
+ensure_redis

@@ -1,0 +1,1 @@
+"""Test support: real databases, real Redis, real server processes."""
