@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 from redis.asyncio import Redis
@@ -22,6 +23,9 @@ from service.config import Settings
 from service.signing.kek import Kek, load_kek
 from service.store import Database, open_database
 from service.store.migrate import migrate
+
+if TYPE_CHECKING:
+    pass  # domain service types: signing, revocation, apikeys, sessions
 
 log = structlog.get_logger("authd.runtime")
 
@@ -39,6 +43,11 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Domain services, attached by service.wiring.wire (one line per domain):
+    # --- signing fields ---
+    # --- revocation fields ---
+    # --- apikeys fields ---
+    # --- sessions fields ---
 
     def redis_key(self, *parts: str) -> str:
         """Every Redis key carries the deployment's prefix (tests: one per run)."""

@@ -1,6 +1,8 @@
-"""Which domain components a Runtime gets, and in what order.
+"""Which domain components a Runtime gets, their routes and CLI commands.
 
-Kept apart from ``runtime.py`` so that adding a domain touches one list here.
+Kept apart from ``runtime.py`` so that adding a domain touches this one file. Each
+domain owns its block below (signing, revocation, apikeys, sessions); the order of
+``wire`` is the order of dependence.
 """
 
 from __future__ import annotations
@@ -16,14 +18,28 @@ if TYPE_CHECKING:
 
 def domain_routes() -> list[BaseRoute]:
     """Every domain's HTTP routes."""
-    return []
-
-
-async def wire(runtime: Runtime, *, serving: bool) -> None:
-    """Attach each domain's services to ``runtime``; start their loops if serving."""
-    return None
+    routes: list[BaseRoute] = []
+    # --- signing routes ---
+    # --- revocation routes ---
+    # --- apikeys routes ---
+    # --- sessions routes ---
+    return routes
 
 
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Every domain's CLI commands."""
+    # --- signing cli ---
+    # --- revocation cli ---
+    # --- apikeys cli ---
+    # --- sessions cli ---
+    # --- audit cli ---
+    return None
+
+
+async def wire(runtime: Runtime, *, serving: bool) -> None:
+    """Attach each domain's services to ``runtime``; start their loops if serving."""
+    # --- signing wire ---
+    # --- revocation wire ---
+    # --- apikeys wire ---
+    # --- sessions wire ---
     return None
