@@ -26,6 +26,8 @@ from service.store.migrate import migrate
 
 if TYPE_CHECKING:
     pass  # domain service types: signing, revocation, apikeys, sessions
+    from service.revocation.introspection import TokenInspector  # revocation
+    from service.revocation.service import RevocationService  # revocation
 
 log = structlog.get_logger("authd.runtime")
 
@@ -46,6 +48,8 @@ class Runtime:
     # Domain services, attached by service.wiring.wire (one line per domain):
     # --- signing fields ---
     # --- revocation fields ---
+    revocations: RevocationService = field(init=False)
+    inspector: TokenInspector = field(init=False)
     # --- apikeys fields ---
     # --- sessions fields ---
 

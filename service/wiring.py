@@ -21,6 +21,9 @@ def domain_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     # --- signing routes ---
     # --- revocation routes ---
+    from service.revocation.handlers import routes as revocation_routes
+
+    routes.extend(revocation_routes)
     # --- apikeys routes ---
     # --- sessions routes ---
     return routes
@@ -30,6 +33,9 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     """Every domain's CLI commands."""
     # --- signing cli ---
     # --- revocation cli ---
+    from service.revocation.cli import register as register_revocation
+
+    register_revocation(sub)
     # --- apikeys cli ---
     # --- sessions cli ---
     # --- audit cli ---
@@ -40,6 +46,9 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     """Attach each domain's services to ``runtime``; start their loops if serving."""
     # --- signing wire ---
     # --- revocation wire ---
+    from service.revocation.wiring import wire as wire_revocation
+
+    await wire_revocation(runtime, serving=serving)
     # --- apikeys wire ---
     # --- sessions wire ---
     return None

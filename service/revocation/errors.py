@@ -1,0 +1,11 @@
+"""Typed errors of the revocation domain."""
+
+from __future__ import annotations
+
+from service.errors import InvalidRequest
+
+
+class BadCursor(InvalidRequest):
+    """The feed cursor is not one this service handed out."""
+
+    title = "Invalid revocation feed cursor"

@@ -1,0 +1,32 @@
+"""Attaching the revocation domain to a Runtime."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from service.revocation.introspection import TokenInspector
+from service.revocation.mirror import RedisDenylist
+from service.revocation.service import RevocationService
+from service.revocation.store import SqlRevocationStore
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+
+async def wire(runtime: Runtime, *, serving: bool) -> None:
+    settings = runtime.settings
+    mirror = (RedisDenylist(runtime.redis, settings.redis_prefix)
+              if runtime.redis is not None else None)
+    service = RevocationService(
+        runtime.db, SqlRevocationStore(runtime.db), mirror,
+        subject_lifetime=max(settings.max_access_token_ttl, settings.refresh_token_ttl),
+    )
+    runtime.revocations = service
+    # The key ring comes from the signing domain, wired before this one.
+    runtime.inspector = TokenInspector(getattr(runtime, "keys", None), service)
+    if serving:
+        with contextlib.suppress(Exception):
+            await service.sync_mirror()  # a failure leaves it degraded: checks use the DB
+        await service.start()
+        runtime.on_close(service.close)
