@@ -67,5 +67,25 @@ ensure_redis() {
   wait_port "$REDIS_HOST" "$REDIS_PORT" || { say "Redis did not come up on $REDIS_HOST:$REDIS_PORT"; return 1; }
 }
 
+# promtool (rules, rule unit tests, metrics lint) comes from Debian's prometheus
+# package. Only the promtool binary is taken from it: installing the package would
+# also install (and on some machines start) a Prometheus server the suite never uses.
+ensure_promtool() {
+  if command -v promtool >/dev/null; then say "promtool is $(command -v promtool)"; return 0; fi
+  command -v apt-get >/dev/null || { say "apt-get not found: install promtool by hand"; return 1; }
+  say "installing promtool (from Debian's prometheus package)"
+  if [ "$APT_UPDATED" -eq 0 ]; then as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; APT_UPDATED=1; fi
+  local work
+  work="$(mktemp -d)"
+  chmod 0777 "$work"
+  (cd "$work" && apt-get download -qq prometheus 2>/dev/null) \
+    || { say "could not download Debian's prometheus package"; rm -rf "$work"; return 1; }
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  as_root install -m 0755 "$work/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$work"
+  command -v promtool >/dev/null || { say "promtool is not on PATH after installing it"; return 1; }
+}
+
 ensure_postgres
 ensure_redis
+ensure_promtool
