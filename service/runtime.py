@@ -26,8 +26,13 @@ from service.store.migrate import migrate
 
 if TYPE_CHECKING:
     pass  # domain service types: signing, revocation, apikeys, sessions
+    from service.signing.issuer import TokenIssuer  # signing
+    from service.signing.keyring import KeyRing  # signing
+    from service.signing.rotation import KeyRotation  # signing
     from service.revocation.introspection import TokenInspector  # revocation
     from service.revocation.service import RevocationService  # revocation
+    from service.apikeys.exchange import Exchange  # apikeys
+    from service.apikeys.keys import ApiKeyService  # apikeys
 
 log = structlog.get_logger("authd.runtime")
 
@@ -47,10 +52,15 @@ class Runtime:
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Domain services, attached by service.wiring.wire (one line per domain):
     # --- signing fields ---
+    keys: KeyRing = field(init=False)
+    issuer: TokenIssuer = field(init=False)
+    rotation: KeyRotation = field(init=False)
     # --- revocation fields ---
     revocations: RevocationService = field(init=False)
     inspector: TokenInspector = field(init=False)
     # --- apikeys fields ---
+    apikeys: ApiKeyService = field(init=False)
+    api_key_exchange: Exchange = field(init=False)
     # --- sessions fields ---
 
     def redis_key(self, *parts: str) -> str:

@@ -20,11 +20,19 @@ def domain_routes() -> list[BaseRoute]:
     """Every domain's HTTP routes."""
     routes: list[BaseRoute] = []
     # --- signing routes ---
+    from service.signing.handlers import routes as signing_routes
+
+    routes.extend(signing_routes)
     # --- revocation routes ---
     from service.revocation.handlers import routes as revocation_routes
 
     routes.extend(revocation_routes)
     # --- apikeys routes ---
+    from service.apikeys.handlers import routes as apikeys_routes
+    from service.apikeys.wiring import grants as apikeys_grants
+
+    apikeys_grants()
+    routes.extend(apikeys_routes)
     # --- sessions routes ---
     return routes
 
@@ -32,11 +40,17 @@ def domain_routes() -> list[BaseRoute]:
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Every domain's CLI commands."""
     # --- signing cli ---
+    from service.signing.cli import register as register_signing
+
+    register_signing(sub)
     # --- revocation cli ---
     from service.revocation.cli import register as register_revocation
 
     register_revocation(sub)
     # --- apikeys cli ---
+    from service.apikeys.cli import register as register_apikeys
+
+    register_apikeys(sub)
     # --- sessions cli ---
     # --- audit cli ---
     return None
@@ -45,10 +59,16 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 async def wire(runtime: Runtime, *, serving: bool) -> None:
     """Attach each domain's services to ``runtime``; start their loops if serving."""
     # --- signing wire ---
+    from service.signing.wiring import wire as wire_signing
+
+    await wire_signing(runtime, serving=serving)
     # --- revocation wire ---
     from service.revocation.wiring import wire as wire_revocation
 
     await wire_revocation(runtime, serving=serving)
     # --- apikeys wire ---
+    from service.apikeys.wiring import wire as wire_apikeys
+
+    await wire_apikeys(runtime, serving=serving)
     # --- sessions wire ---
     return None

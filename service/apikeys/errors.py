@@ -1,0 +1,49 @@
+"""Typed errors of the API-key domain, keyed by the RFC 6749 code a caller sees."""
+
+from __future__ import annotations
+
+from service.errors import Conflict, InvalidClient, InvalidRequest, NotFound
+
+
+class MalformedApiKey(InvalidClient):
+    """The presented value is not an API key of this deployment (shape or checksum);
+    refused before storage is touched."""
+
+    def __init__(self, description: str = "the API key is malformed", **kw: str) -> None:
+        super().__init__(description, scheme="ApiKey", **kw)
+
+
+class UnknownApiKey(InvalidClient):
+    def __init__(self, description: str = "the API key is unknown", **kw: str) -> None:
+        super().__init__(description, scheme="ApiKey", **kw)
+
+
+class RevokedApiKey(InvalidClient):
+    def __init__(self, description: str = "the API key has been revoked", **kw: str) -> None:
+        super().__init__(description, scheme="ApiKey", **kw)
+
+
+class ExpiredApiKey(InvalidClient):
+    def __init__(self, description: str = "the API key has expired", **kw: str) -> None:
+        super().__init__(description, scheme="ApiKey", **kw)
+
+
+class ClientDisabled(InvalidClient):
+    def __init__(self, description: str = "the client is disabled", **kw: str) -> None:
+        super().__init__(description, scheme="ApiKey", **kw)
+
+
+class ClientNotFound(NotFound):
+    pass
+
+
+class ApiKeyNotFound(NotFound):
+    pass
+
+
+class ClientExists(Conflict):
+    pass
+
+
+class InvalidClientSpec(InvalidRequest):
+    """An operator's request to create or change a client or key is malformed."""

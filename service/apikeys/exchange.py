@@ -1,0 +1,163 @@
+"""The exchange of an API key for a short-lived access token (DESIGN §3, §4, §7).
+
+Both token endpoints end here: ``POST /v1/token`` (the key in a header) and
+``POST /oauth/token`` with ``grant_type=client_credentials`` (RFC 6749 §4.4, where the
+client secret *is* one of the client's API keys). The order of checks is the order of
+cost: the failed-attempt limit of the caller's address (local, no I/O), the key's
+shape and checksum (no I/O), the cached record (no I/O when warm), the key's own rate
+limit, then scope and audience, then the one RSA signature. Nothing here writes to
+storage on the request path: last use and audit are batched (``usage.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from service.apikeys.keys import SCOPE_TOKEN, ApiKeyService
+from service.apikeys.models import VerifiedKey
+from service.audit.log import AuditLog
+from service.config import Settings
+from service.errors import (
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    RateLimited,
+    TemporarilyUnavailable,
+)
+from service.ratelimit import RateLimiter
+
+API_KEY_LIMIT = "api_key"
+FAILED_AUTH_LIMIT = "failed_auth"
+
+
+class IssuedTokenLike(Protocol):
+    @property
+    def token(self) -> str: ...
+
+    @property
+    def issued_at(self) -> int: ...
+
+    @property
+    def expires_at(self) -> int: ...
+
+
+class Issuer(Protocol):
+    """What the exchange needs of ``runtime.issuer`` (service/signing/issuer.py)."""
+
+    async def issue(
+        self, *, subject: str, audience: str, scope: str, client_id: str, ttl: float,
+        extra: Mapping[str, Any] | None = None,
+    ) -> IssuedTokenLike: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeRequest:
+    """One token request, as read from HTTP. ``client_id`` is set by the OAuth form:
+    the key must then belong to that client (RFC 6749 §2.3.1)."""
+
+    unverified_key: str
+    grant: str
+    ip: str
+    scope: str | None = None
+    audience: str | None = None
+    client_id: str | None = None
+
+
+class Exchange:
+    def __init__(
+        self,
+        settings: Settings,
+        apikeys: ApiKeyService,
+        issuer: Issuer | None,
+        limiter: RateLimiter,
+        audit: AuditLog,
+    ) -> None:
+        self._settings = settings
+        self._apikeys = apikeys
+        self._issuer = issuer
+        self._limiter = limiter
+        self._audit = audit
+        self._failed_rate = settings.failed_auth_rate
+        self._default_rate = settings.api_key_default_rate
+
+    async def exchange(self, request: ExchangeRequest) -> bytes:
+        """The RFC 6749 §5.1 response body, or an AuthdError."""
+        retry = self._limiter.blocked(FAILED_AUTH_LIMIT, request.ip, self._failed_rate)
+        if retry is not None:
+            raise RateLimited(retry)
+        verified = await self._authenticate(request)
+        key, client = verified.key, verified.client
+        retry = await self._limiter.hit(API_KEY_LIMIT, key.id, key.rate or self._default_rate)
+        if retry is not None:
+            raise RateLimited(retry)
+        scope = _narrow_scope(key.scopes & client.scopes, request.scope)
+        audience = _audience(client.audiences, request.audience)
+        if self._issuer is None:
+            raise TemporarilyUnavailable("no signing key is available")
+        issued = await self._issuer.issue(
+            subject=client.id, audience=audience, scope=scope, client_id=client.id,
+            ttl=client.token_ttl,
+        )
+        self._apikeys.usage.exchanged(key.id, client.id, request.grant, request.ip, time.time())
+        # Every part is JSON-safe as is: a JWS compact string is base64url and dots,
+        # and RFC 6749 §3.3 scope tokens exclude the quote and the backslash.
+        return b"".join((
+            b'{"access_token":"', issued.token.encode(),
+            b'","token_type":"Bearer","expires_in":',
+            str(issued.expires_at - issued.issued_at).encode(),
+            b',"scope":"', scope.encode(), b'"}',
+        ))
+
+    async def _authenticate(self, request: ExchangeRequest) -> VerifiedKey:
+        try:
+            verified = await self._apikeys.verify(request.unverified_key)
+            if request.client_id is not None and request.client_id != verified.client.id:
+                raise InvalidClient("the client secret does not belong to client_id")
+        except InvalidClient as exc:
+            await self.refused(request.ip, request.grant, exc.code, type(exc).__name__)
+            raise
+        return verified
+
+    async def refused(self, ip: str, grant: str, error: str, reason: str) -> None:
+        """Count a failed authentication against the caller's address and audit it."""
+        await self._limiter.hit(FAILED_AUTH_LIMIT, ip, self._failed_rate)
+        self._audit.record("apikey.exchange", "failure", ip=ip, grant=grant, error=error,
+                           reason=reason)
+
+
+def _narrow_scope(granted: frozenset[str], requested: str | None) -> str:
+    """RFC 6749 §3.3: no scope asks for everything the key holds; more is refused."""
+    if requested is None or not requested.strip():
+        return " ".join(sorted(granted))
+    tokens = requested.split(" ")
+    wanted = set()
+    for token in tokens:
+        if not token:
+            continue
+        if not SCOPE_TOKEN.fullmatch(token):
+            raise InvalidScope("scope holds an invalid scope token")
+        wanted.add(token)
+    if not wanted <= granted:
+        raise InvalidScope("the requested scope exceeds the key's scopes")
+    return " ".join(sorted(wanted))
+
+
+def _audience(allowed: tuple[str, ...], requested: str | None) -> str:
+    """RFC 8707: the audience must be one the client may use; none means the default."""
+    if requested is None or requested == "":
+        return allowed[0]
+    if requested not in allowed:
+        raise InvalidTarget("the requested audience is not allowed for this client")
+    return requested
+
+
+def pick_audience(audience: str | None, resource: str | None) -> str | None:
+    """``audience`` and RFC 8707 ``resource`` name the same thing here; both, differing,
+    is ambiguous."""
+    if audience and resource and audience != resource:
+        raise InvalidRequest("audience and resource differ")
+    return audience or resource

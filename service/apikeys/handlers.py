@@ -1,0 +1,315 @@
+"""HTTP for the API-key domain: ``POST /v1/token``, the ``client_credentials`` grant
+of ``/oauth/token``, and the admin resources for clients and keys.
+
+The two token paths are thin: they read the credential and the optional ``scope`` /
+``audience`` and hand an ``ExchangeRequest`` to the domain. The admin views follow
+DESIGN §3 (problem+json errors, ``authd:admin`` required):
+
+  POST /admin/clients                      create a client
+  GET  /admin/clients                      list clients
+  GET  /admin/clients/{client_id}          one client
+  POST /admin/clients/{client_id}/disable  disable a client (its keys stop at once)
+  POST /admin/clients/{client_id}/keys     create a key (the key is in this answer only)
+  GET  /admin/clients/{client_id}/keys     list a client's keys (display form, last use)
+  GET  /admin/keys/{key_id}                one key
+  POST /admin/keys/{key_id}/revoke         revoke a key
+  POST /admin/keys/{key_id}/rotate         successor key; the old one expires after overlap
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from service.apikeys.exchange import ExchangeRequest, pick_audience
+from service.apikeys.keys import parse_scopes
+from service.config import parse_duration, parse_rate
+from service.errors import AuthdError, InvalidClient, InvalidRequest
+from service.http.auth import require_scope
+from service.http.context import runtime_of
+from service.http.oauth import (
+    FORM,
+    JSON_TYPE,
+    TokenRequest,
+    parse_form,
+    parse_json_object,
+    read_request,
+    send_error,
+    send_token,
+    token_endpoint,
+)
+from service.http.requests import read_json
+from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
+
+if TYPE_CHECKING:
+    from service.apikeys.exchange import Exchange
+
+ADMIN = "authd:admin"
+API_KEY_GRANT = "api_key"
+CLIENT_CREDENTIALS = "client_credentials"
+_ISSUED_API_KEY = TOKENS_ISSUED.labels(API_KEY_GRANT)
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+# ---- POST /oauth/token, grant_type=client_credentials (RFC 6749 §4.4) ----------------
+
+async def client_credentials(request: TokenRequest) -> bytes:
+    """Client authentication by ``client_secret_basic`` or ``client_secret_post``
+    (RFC 6749 §2.3.1); the secret is one of the client's API keys."""
+    form = request.form
+    basic = request.authorization
+    try:
+        if basic is not None:
+            if "client_secret" in form:
+                raise InvalidRequest("use one client authentication method, not two")
+            client_id, secret = _basic_credentials(basic)
+            if "client_id" in form and form["client_id"] != client_id:
+                raise InvalidRequest("client_id differs from the authenticated client")
+        else:
+            posted_id, posted_secret = form.get("client_id"), form.get("client_secret")
+            if not posted_id or not posted_secret:
+                raise InvalidClient("client authentication is required")
+            client_id, secret = posted_id, posted_secret
+        audience = pick_audience(form.get("audience"), form.get("resource"))
+        exchange: Exchange = request.runtime.api_key_exchange
+        return await exchange.exchange(ExchangeRequest(
+            unverified_key=secret, grant=CLIENT_CREDENTIALS, ip=request.ip,
+            scope=form.get("scope"), audience=audience, client_id=client_id,
+        ))
+    except InvalidClient as exc:
+        # RFC 6749 §5.2: the challenge names the scheme the client used.
+        exc.headers["WWW-Authenticate"] = 'Basic realm="authd"'
+        raise
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise InvalidClient("the Authorization header must use the Basic scheme")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidClient("the Basic credentials are malformed") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id or not secret:
+        raise InvalidClient("the Basic credentials are malformed")
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+# ---- POST /v1/token ----------------------------------------------------------------
+
+class ApiKeyTokenEndpoint:
+    """``X-API-Key: <key>`` or ``Authorization: ApiKey <key>``; optional ``scope`` and
+    ``audience`` in a form or JSON body. Answers like the OAuth endpoint."""
+
+    _WANTED = frozenset({b"authorization", b"x-api-key"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = await read_request(scope, receive, self._WANTED)
+        try:
+            params = _v1_params(request.content_type, request.body)
+            key = _v1_key(request.headers, request.duplicated)
+            exchange: Exchange = scope["state"]["runtime"].api_key_exchange
+            body = await exchange.exchange(ExchangeRequest(
+                unverified_key=key, grant=API_KEY_GRANT, ip=request.ip,
+                scope=params.get("scope"),
+                audience=pick_audience(params.get("audience"), params.get("resource")),
+            ))
+        except AuthdError as exc:
+            TOKEN_REQUESTS_FAILED.labels(API_KEY_GRANT, exc.code).inc()
+            await send_error(send, exc)
+            return
+        _ISSUED_API_KEY.inc()
+        await send_token(send, body)
+
+
+def _v1_key(headers: dict[bytes, str], duplicated: bool) -> str:
+    if duplicated:
+        raise InvalidRequest("a credential header appears more than once")
+    header_key = headers.get(b"x-api-key")
+    authorization = headers.get(b"authorization")
+    auth_key = None
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "apikey":
+            raise InvalidClient("the Authorization header must use the ApiKey scheme",
+                                scheme="ApiKey")
+        auth_key = value.strip()
+    if header_key is not None and auth_key is not None and header_key != auth_key:
+        raise InvalidRequest("X-API-Key and Authorization carry different keys")
+    key = header_key if header_key is not None else auth_key
+    if not key:
+        raise InvalidClient("an API key is required (X-API-Key or Authorization: ApiKey)",
+                            scheme="ApiKey")
+    return key
+
+
+def _v1_params(content_type: bytes, body: bytes) -> dict[str, str]:
+    if not body:
+        return {}
+    if content_type == FORM:
+        return parse_form(body)
+    if content_type == JSON_TYPE:
+        data = parse_json_object(body)
+        params: dict[str, str] = {}
+        for name in ("scope", "audience", "resource"):
+            value = data.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise InvalidRequest(f"{name} must be a string")
+            params[name] = value
+        return params
+    raise InvalidRequest("the body must be application/x-www-form-urlencoded or JSON")
+
+
+# ---- admin -------------------------------------------------------------------------
+
+async def _actor(request: Request) -> str:
+    principal = await require_scope(request, ADMIN)
+    return principal.subject
+
+
+def _json(data: dict[str, Any], status: int = 200) -> Response:
+    return JSONResponse(data, status_code=status, headers=_NO_STORE)
+
+
+def _str_field(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string")
+    return value
+
+
+def _scopes_field(data: dict[str, Any], name: str) -> Any:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str | list):
+        raise InvalidRequest(f"{name} must be a string or a list of strings")
+    return value
+
+
+def _duration_field(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise InvalidRequest(f"{name}: {exc}") from None
+    raise InvalidRequest(f"{name} must be a duration such as 90d or a number of seconds")
+
+
+async def create_client(request: Request) -> Response:
+    actor = await _actor(request)
+    data = await read_json(request)
+    name = _str_field(data, "name")
+    if not name:
+        raise InvalidRequest("name is required")
+    audiences = data.get("audiences", data.get("audience"))
+    if isinstance(audiences, str):
+        audiences = audiences.split()
+    if audiences is not None and not (
+        isinstance(audiences, list) and all(isinstance(a, str) for a in audiences)
+    ):
+        raise InvalidRequest("audiences must be a list of strings")
+    client = await runtime_of(request).apikeys.create_client(
+        name, scopes=parse_scopes(_scopes_field(data, "scopes") or data.get("scope")),
+        audiences=tuple(audiences or ()), token_ttl=_duration_field(data, "token_ttl"),
+        actor=actor,
+    )
+    return _json(client.as_dict(), 201)
+
+
+async def list_clients(request: Request) -> Response:
+    await _actor(request)
+    clients = await runtime_of(request).apikeys.clients()
+    return _json({"clients": [c.as_dict() for c in clients]})
+
+
+async def get_client(request: Request) -> Response:
+    await _actor(request)
+    client = await runtime_of(request).apikeys.client(request.path_params["client_id"])
+    return _json(client.as_dict())
+
+
+async def disable_client(request: Request) -> Response:
+    actor = await _actor(request)
+    client = await runtime_of(request).apikeys.disable_client(
+        request.path_params["client_id"], actor=actor
+    )
+    return _json(client.as_dict())
+
+
+async def create_key(request: Request) -> Response:
+    actor = await _actor(request)
+    data = await read_json(request) if await request.body() else {}
+    scopes = _scopes_field(data, "scopes") or data.get("scope")
+    rate_text = _str_field(data, "rate_limit")
+    try:
+        rate = parse_rate(rate_text) if rate_text else None
+    except ValueError as exc:
+        raise InvalidRequest(f"rate_limit: {exc}") from None
+    issued = await runtime_of(request).apikeys.create_key(
+        request.path_params["client_id"],
+        scopes=None if scopes is None else parse_scopes(scopes),
+        expires_in=_duration_field(data, "expires_in"), rate=rate, actor=actor,
+    )
+    return _json(issued.as_dict(), 201)
+
+
+async def list_keys(request: Request) -> Response:
+    await _actor(request)
+    keys = await runtime_of(request).apikeys.keys(request.path_params["client_id"])
+    return _json({"keys": [k.as_dict() for k in keys]})
+
+
+async def get_key(request: Request) -> Response:
+    await _actor(request)
+    key = await runtime_of(request).apikeys.key(request.path_params["key_id"])
+    return _json(key.as_dict())
+
+
+async def revoke_key(request: Request) -> Response:
+    actor = await _actor(request)
+    key = await runtime_of(request).apikeys.revoke_key(
+        request.path_params["key_id"], actor=actor
+    )
+    return _json(key.as_dict())
+
+
+async def rotate_key(request: Request) -> Response:
+    actor = await _actor(request)
+    data = await read_json(request) if await request.body() else {}
+    overlap = _duration_field(data, "overlap")
+    issued, old = await runtime_of(request).apikeys.rotate_key(
+        request.path_params["key_id"], overlap=86400.0 if overlap is None else overlap,
+        actor=actor,
+    )
+    return _json({**issued.as_dict(), "previous": old.as_dict()}, 201)
+
+
+routes: list[BaseRoute] = [
+    # /oauth/token dispatches on grant_type; other domains register their grants.
+    Route("/oauth/token", token_endpoint, methods=["POST"]),
+    Route("/v1/token", ApiKeyTokenEndpoint(), methods=["POST"]),
+    Route("/admin/clients", create_client, methods=["POST"]),
+    Route("/admin/clients", list_clients, methods=["GET"]),
+    Route("/admin/clients/{client_id}", get_client, methods=["GET"]),
+    Route("/admin/clients/{client_id}/disable", disable_client, methods=["POST"]),
+    Route("/admin/clients/{client_id}/keys", create_key, methods=["POST"]),
+    Route("/admin/clients/{client_id}/keys", list_keys, methods=["GET"]),
+    Route("/admin/keys/{key_id}", get_key, methods=["GET"]),
+    Route("/admin/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
+    Route("/admin/keys/{key_id}/rotate", rotate_key, methods=["POST"]),
+]

@@ -1,0 +1,291 @@
+"""Clients and API keys: creation, listing, revocation, rotation, and verification.
+
+``ApiKeyService`` is ``runtime.apikeys``. Operator actions (the admin API and the CLI
+call the same methods) are written to the audit log before they answer, and any change
+that can make a key stop working is published on the bus so that every replica drops
+its cached copy at once (see ``cache.py``). ``verify`` is the exchange's hot path: a
+shape/checksum check without I/O, then the cache, then one indexed lookup by digest.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from service.apikeys import keyformat
+from service.apikeys.cache import KeyCache
+from service.apikeys.errors import (
+    ApiKeyNotFound,
+    ClientDisabled,
+    ClientExists,
+    ClientNotFound,
+    ExpiredApiKey,
+    InvalidClientSpec,
+    MalformedApiKey,
+    RevokedApiKey,
+    UnknownApiKey,
+)
+from service.apikeys.models import (
+    ACTIVE,
+    DISABLED,
+    ApiKey,
+    ApiKeyPrincipal,
+    Client,
+    VerifiedKey,
+)
+from service.apikeys.store import ApiKeyStore
+from service.apikeys.usage import UsageRecorder
+from service.audit.log import AuditLog
+from service.bus import Bus
+from service.config import Rate, Settings
+from service.errors import Conflict, InvalidScope
+from service.observability.metrics import API_KEY_VERIFICATIONS
+
+TOPIC = "apikeys.invalidate"
+ADMIN_CLIENT_NAME = "authd-admin"
+ADMIN_SCOPE = "authd:admin"
+ADMIN_CLIENT_SCOPES = frozenset({ADMIN_SCOPE, "authd:introspect"})
+MAX_TOKEN_TTL = 86400.0
+MIN_TOKEN_TTL = 30.0
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]{1,128}")
+_AUDIENCE = re.compile(r"[\x21-\x7E]{1,256}")
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+
+_VALID = API_KEY_VERIFICATIONS.labels("valid")
+_MALFORMED = API_KEY_VERIFICATIONS.labels("malformed")
+_UNKNOWN = API_KEY_VERIFICATIONS.labels("unknown")
+_REVOKED = API_KEY_VERIFICATIONS.labels("revoked")
+_EXPIRED = API_KEY_VERIFICATIONS.labels("expired")
+_DISABLED = API_KEY_VERIFICATIONS.labels("client_disabled")
+
+
+def parse_scopes(text: str | list[str] | None, *, what: str = "scope") -> frozenset[str]:
+    """A space-separated scope string (or a list of tokens), each an RFC 6749 token."""
+    tokens = text.split() if isinstance(text, str) else list(text or [])
+    for token in tokens:
+        if not isinstance(token, str) or not SCOPE_TOKEN.fullmatch(token):
+            raise InvalidClientSpec(f"{what} holds an invalid scope token")
+    return frozenset(tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key at the one moment its plaintext exists: it is shown once, never stored."""
+
+    key: ApiKey
+    plaintext: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.key.as_dict(), "api_key": self.plaintext}
+
+
+class ApiKeyService:
+    def __init__(
+        self, settings: Settings, store: ApiKeyStore, bus: Bus, audit: AuditLog
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.audit = audit
+        self.shape = keyformat.KeyShape(settings.api_key_prefix)
+        self.cache = KeyCache(settings.api_key_cache_ttl)
+        self.usage = UsageRecorder(store, audit)
+        bus.subscribe(TOPIC, self._on_invalidate)
+
+    # ---- the hot path ------------------------------------------------------------
+
+    async def verify(self, unverified_key: str) -> VerifiedKey:
+        """The key's record and client, or InvalidClient; storage only on a cache miss."""
+        if not self.shape.well_formed(unverified_key):
+            _MALFORMED.inc()
+            raise MalformedApiKey()
+        digest = keyformat.digest(unverified_key)
+        verified = self.cache.get(digest)
+        if verified is None:
+            epoch = self.cache.epoch
+            verified = await self.store.by_digest(digest)
+            if verified is None:
+                _UNKNOWN.inc()
+                raise UnknownApiKey()
+            self.cache.put(digest, verified, epoch)
+        key = verified.key
+        if key.status != ACTIVE:
+            _REVOKED.inc()
+            raise RevokedApiKey()
+        if key.expires_at is not None and key.expires_at <= time.time():
+            _EXPIRED.inc()
+            raise ExpiredApiKey()
+        if verified.client.status != ACTIVE:
+            _DISABLED.inc()
+            raise ClientDisabled()
+        _VALID.inc()
+        return verified
+
+    async def authenticate(self, unverified_key: str) -> ApiKeyPrincipal:
+        verified = await self.verify(unverified_key)
+        return ApiKeyPrincipal(verified.client.id, verified.key.id, verified.key.scopes)
+
+    # ---- clients -------------------------------------------------------------------
+
+    async def create_client(
+        self,
+        name: str,
+        *,
+        scopes: frozenset[str],
+        audiences: tuple[str, ...] = (),
+        token_ttl: float | None = None,
+        actor: str,
+    ) -> Client:
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or name != name.strip():
+            raise InvalidClientSpec("name must be 1-100 printable characters")
+        audiences = audiences or (self.settings.default_audience,)
+        for audience in audiences:
+            if not isinstance(audience, str) or not _AUDIENCE.fullmatch(audience):
+                raise InvalidClientSpec("an audience is 1-256 visible characters, no spaces")
+        ttl = self.settings.api_key_token_ttl if token_ttl is None else token_ttl
+        if not MIN_TOKEN_TTL <= ttl <= MAX_TOKEN_TTL:
+            raise InvalidClientSpec("token_ttl must be from 30 s to 24 h")
+        if await self.store.client_by_name(name) is not None:
+            raise ClientExists("a client with this name exists")
+        now = time.time()
+        client = Client(
+            id=keyformat.new_id("cl_"), name=name, scopes=scopes,
+            audiences=tuple(dict.fromkeys(audiences)), token_ttl=float(ttl), status=ACTIVE,
+            created_at=now, updated_at=now,
+        )
+        await self.store.insert_client(client)
+        await self.audit.write("client.create", actor=actor, subject=client.id,
+                               name=name, scopes=sorted(scopes))
+        return client
+
+    async def client(self, client_id: str) -> Client:
+        client = await self.store.client(client_id)
+        if client is None:
+            raise ClientNotFound("no such client")
+        return client
+
+    async def clients(self) -> list[Client]:
+        return await self.store.clients()
+
+    async def disable_client(self, client_id: str, *, actor: str) -> Client:
+        await self.client(client_id)
+        await self.store.set_client_status(client_id, DISABLED, time.time())
+        await self.bus.publish(TOPIC, "client:" + client_id)
+        await self.audit.write("client.disable", actor=actor, subject=client_id)
+        return await self.client(client_id)
+
+    # ---- keys ----------------------------------------------------------------------
+
+    async def create_key(
+        self,
+        client_id: str,
+        *,
+        scopes: frozenset[str] | None = None,
+        expires_in: float | None = None,
+        rate: Rate | None = None,
+        actor: str,
+        replaces: str | None = None,
+    ) -> IssuedKey:
+        client = await self.client(client_id)
+        if not client.active:
+            raise Conflict("the client is disabled")
+        key_scopes = client.scopes if scopes is None else scopes
+        if not key_scopes <= client.scopes:
+            raise InvalidScope("a key's scopes must be a subset of its client's")
+        if expires_in is not None and expires_in <= 0:
+            raise InvalidClientSpec("expires_in must be positive")
+        issued = self._new_key(client, key_scopes, expires_in, rate, replaces)
+        await self.store.insert_key(issued.key, keyformat.digest(issued.plaintext))
+        await self.audit.write("apikey.create", actor=actor, subject=issued.key.id,
+                               client_id=client_id, scopes=sorted(key_scopes),
+                               expires_at=issued.key.expires_at)
+        return issued
+
+    def _new_key(
+        self, client: Client, scopes: frozenset[str], expires_in: float | None,
+        rate: Rate | None, replaces: str | None,
+    ) -> IssuedKey:
+        plaintext = keyformat.generate(self.settings.api_key_prefix)
+        now = time.time()
+        key = ApiKey(
+            id=keyformat.new_id("key_"), client_id=client.id,
+            display=keyformat.display(plaintext, self.settings.api_key_prefix),
+            scopes=scopes, rate=rate, status=ACTIVE,
+            expires_at=None if expires_in is None else now + expires_in,
+            last_used_at=None, replaces=replaces, created_at=now, revoked_at=None,
+        )
+        return IssuedKey(key, plaintext)
+
+    async def key(self, key_id: str) -> ApiKey:
+        key = await self.store.key(key_id)
+        if key is None:
+            raise ApiKeyNotFound("no such API key")
+        return key
+
+    async def keys(self, client_id: str) -> list[ApiKey]:
+        await self.client(client_id)
+        return await self.store.keys(client_id)
+
+    async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey:
+        """Revoke (never delete) a key; every replica refuses it within a second."""
+        await self.key(key_id)
+        changed = await self.store.revoke_key(key_id, time.time())
+        await self.bus.publish(TOPIC, "key:" + key_id)
+        if changed:
+            await self.audit.write("apikey.revoke", actor=actor, subject=key_id)
+        return await self.key(key_id)
+
+    async def rotate_key(
+        self, key_id: str, *, overlap: float, actor: str
+    ) -> tuple[IssuedKey, ApiKey]:
+        """A successor with the same client, scopes and limit; the old key keeps
+        working for ``overlap`` seconds (or until its own earlier expiry)."""
+        old = await self.key(key_id)
+        now = time.time()
+        if not old.usable_at(now):
+            raise Conflict("only an active, unexpired key can be rotated")
+        if overlap < 0:
+            raise InvalidClientSpec("overlap must not be negative")
+        client = await self.client(old.client_id)
+        if not client.active:
+            raise Conflict("the client is disabled")
+        lifetime = None if old.expires_at is None else old.expires_at - old.created_at
+        issued = self._new_key(client, old.scopes & client.scopes, lifetime, old.rate, old.id)
+        await self.store.rotate_key(old.id, now + overlap, issued.key,
+                                    keyformat.digest(issued.plaintext))
+        await self.bus.publish(TOPIC, "key:" + old.id)
+        await self.audit.write("apikey.rotate", actor=actor, subject=old.id,
+                               successor=issued.key.id, overlap=overlap)
+        return issued, await self.key(old.id)
+
+    async def bootstrap(self, *, if_absent: bool, actor: str) -> IssuedKey | None:
+        """The admin client (created when absent) and a new ``authd:admin`` key; with
+        ``if_absent``, nothing when the admin client already exists."""
+        client = await self.store.client_by_name(ADMIN_CLIENT_NAME)
+        if client is not None and if_absent:
+            return None
+        if client is None:
+            client = await self.create_client(
+                ADMIN_CLIENT_NAME, scopes=ADMIN_CLIENT_SCOPES, actor=actor
+            )
+        return await self.create_key(client.id, scopes=frozenset({ADMIN_SCOPE}), actor=actor)
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    async def _on_invalidate(self, payload: str) -> None:
+        kind, _, ident = payload.partition(":")
+        if kind == "key":
+            self.cache.drop_key(ident)
+        elif kind == "client":
+            self.cache.drop_client(ident)
+        else:
+            self.cache.clear()
+
+    async def start(self) -> None:
+        await self.usage.start()
+
+    async def close(self) -> None:
+        await self.usage.close()

@@ -1,0 +1,186 @@
+"""``POST /oauth/token`` (RFC 6749 §3.2): one endpoint, dispatched on ``grant_type``.
+
+Each domain registers the grants it implements into ``token_endpoint`` from its
+wiring block (``register_grant("client_credentials", fn)``, ``("refresh_token", fn)``);
+an unregistered grant is ``unsupported_grant_type``. A grant handler receives the
+parsed request and returns the JSON body of the 200 answer (RFC 6749 §5.1); it raises
+an AuthdError for anything else.
+
+The endpoint is a plain ASGI callable rather than a Starlette view because it is the
+hot path of the service (DESIGN §7): it reads the headers it needs from the raw ASGI
+scope once, parses the form body itself (strictly: one content type, UTF-8, no
+repeated parameter — §3.2), and answers with prepared header lists. Errors are RFC 6749
+§5.2 JSON with ``Cache-Control: no-store``; ``/v1/token`` reuses the same helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from starlette.types import Receive, Scope, Send
+
+from service.errors import AuthdError, InvalidRequest, UnsupportedGrantType
+from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+FORM = b"application/x-www-form-urlencoded"
+JSON_TYPE = b"application/json"
+
+_TOKEN_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRequest:
+    """What a grant handler sees of a token request."""
+
+    runtime: Runtime
+    form: Mapping[str, str]
+    authorization: str | None
+    ip: str
+
+
+GrantHandler = Callable[[TokenRequest], Awaitable[bytes]]
+
+
+@dataclass(slots=True)
+class RawRequest:
+    """The parts of an ASGI request the token endpoints read, gathered in one pass."""
+
+    headers: dict[bytes, str]
+    duplicated: bool
+    content_type: bytes
+    body: bytes
+    ip: str
+
+
+async def read_request(scope: Scope, receive: Receive, wanted: frozenset[bytes]) -> RawRequest:
+    headers: dict[bytes, str] = {}
+    duplicated = False
+    content_type = b""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.split(b";", 1)[0].strip().lower()
+        elif name in wanted:
+            if name in headers:
+                duplicated = True
+            # latin-1 maps every byte to one character: non-ASCII input survives to
+            # be refused by the checks that follow, never to crash a decoder here.
+            headers[name] = value.decode("latin-1")
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    client = scope.get("client")
+    return RawRequest(headers, duplicated, content_type, b"".join(chunks),
+                      client[0] if client else "unknown")
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body, strictly (RFC 6749 §3.2)."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
+                          errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the form body is not valid UTF-8 url-encoding") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise InvalidRequest(f"parameter {key} appears more than once")
+        form[key] = value
+    return form
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return data
+
+
+async def send_token(send: Send, body: bytes) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [*_TOKEN_HEADERS, (b"content-length", str(len(body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Send, exc: AuthdError) -> None:
+    """RFC 6749 §5.2 (status and challenge from the error class)."""
+    body = json.dumps(
+        {"error": exc.code, "error_description": exc.description}, separators=(",", ":")
+    ).encode()
+    headers = [*_TOKEN_HEADERS, (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TokenEndpoint:
+    """The ASGI app of ``POST /oauth/token``."""
+
+    _WANTED = frozenset({b"authorization"})
+
+    def __init__(self) -> None:
+        self._grants: dict[str, GrantHandler] = {}
+
+    def register(self, grant_type: str, handler: GrantHandler) -> None:
+        self._grants[grant_type] = handler
+
+    @property
+    def grant_types(self) -> list[str]:
+        return sorted(self._grants)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = await read_request(scope, receive, self._WANTED)
+        grant_label = "unknown"
+        try:
+            if request.duplicated:
+                raise InvalidRequest("the Authorization header appears more than once")
+            if request.content_type != FORM:
+                raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+            form = parse_form(request.body)
+            grant_type = form.get("grant_type")
+            if not grant_type:
+                raise InvalidRequest("grant_type is required")
+            handler = self._grants.get(grant_type)
+            if handler is None:
+                raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
+            grant_label = grant_type
+            body = await handler(TokenRequest(
+                runtime=scope["state"]["runtime"], form=form,
+                authorization=request.headers.get(b"authorization"), ip=request.ip,
+            ))
+        except AuthdError as exc:
+            TOKEN_REQUESTS_FAILED.labels(grant_label, exc.code).inc()
+            await send_error(send, exc)
+            return
+        TOKENS_ISSUED.labels(grant_label).inc()
+        await send_token(send, body)
+
+
+token_endpoint = TokenEndpoint()
+
+
+def register_grant(grant_type: str, handler: GrantHandler) -> None:
+    """Let a domain answer ``grant_type`` at ``/oauth/token`` (call from wiring)."""
+    token_endpoint.register(grant_type, handler)

@@ -1,0 +1,178 @@
+"""Fixed-window rate limits shared across replicas through Redis.
+
+Algorithm: one counter per (limit, subject, window) where window = floor(now / length).
+In Redis the counter is ``<prefix>rl:<limit>:<subject>:<window>``, raised with
+``INCRBY`` and given its ``EXPIRE`` in the same ``MULTI``/``EXEC`` transaction, so a
+counter never outlives its window and concurrent replicas never lose an increment.
+A fixed window may let up to twice the rate through around a window boundary; that
+is the documented price of one atomic counter per decision (a sliding log would
+cost a sorted set per subject).
+
+Cost on the hot path: a replica keeps the count it last learnt from Redis (``known``)
+plus its own hits not yet pushed (``pending``) and decides locally. While a subject is
+far from its limit, pending hits are pushed in one pipeline every ``sync_interval``
+(100 ms); once the remaining budget falls under 10 % of the rate (at least 10 hits)
+every hit is pushed synchronously and the answer from Redis decides. So a busy key
+costs no Redis round trip per request, and the overshoot across replicas is bounded
+by what they admit in one sync interval while still far from the limit.
+
+Without Redis (the embedded default) the counters are purely in-process. When Redis
+fails mid-flight the limiter decides on its local counts, counts each such decision
+in ``authd_rate_limit_fallback_total``, and retries Redis after a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from service.config import Rate
+from service.observability.metrics import RATE_LIMIT_FALLBACK, RATE_LIMITED
+
+log = structlog.get_logger("authd.ratelimit")
+
+SYNC_INTERVAL = 0.1
+REDIS_RETRY_AFTER = 1.0
+MIN_SYNC_MARGIN = 10
+
+
+@dataclass(slots=True, eq=False)
+class _Counter:
+    key: str
+    window: int
+    ends_at: float
+    known: int = 0
+    pending: int = 0
+
+
+class RateLimiter:
+    """``await hit(limit, subject, rate)`` counts one event and returns None when it
+    is allowed, or the seconds until the window resets when it is not."""
+
+    def __init__(
+        self, redis: Redis | None, prefix: str, *, sync_interval: float = SYNC_INTERVAL
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix + "rl:"
+        self._sync_interval = sync_interval
+        self._counters: dict[tuple[str, str], _Counter] = {}
+        self._dirty: set[_Counter] = set()
+        self._redis_down_until = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def blocked(self, limit: str, subject: str, rate: Rate) -> float | None:
+        """Without counting: the seconds to wait when ``subject`` is already over."""
+        now = time.time()
+        counter = self._counters.get((limit, subject))
+        if counter is None or counter.ends_at <= now:
+            return None
+        if counter.known + counter.pending >= rate.count:
+            RATE_LIMITED.labels(limit).inc()
+            return counter.ends_at - now
+        return None
+
+    async def hit(self, limit: str, subject: str, rate: Rate) -> float | None:
+        now = time.time()
+        counter = self._counter(limit, subject, rate, now)
+        if counter.known + counter.pending >= rate.count:
+            RATE_LIMITED.labels(limit).inc()
+            return counter.ends_at - now
+        counter.pending += 1
+        if self._redis is None:
+            return None
+        if now < self._redis_down_until:
+            RATE_LIMIT_FALLBACK.inc()
+            return None
+        margin = max(MIN_SYNC_MARGIN, rate.count // 10)
+        if rate.count - counter.known - counter.pending > margin:
+            self._dirty.add(counter)
+            return None
+        total = await self._push([counter], rate.window)
+        if total is None:
+            RATE_LIMIT_FALLBACK.inc()
+            return None
+        if total[0] > rate.count:
+            RATE_LIMITED.labels(limit).inc()
+            return counter.ends_at - now
+        return None
+
+    def _counter(self, limit: str, subject: str, rate: Rate, now: float) -> _Counter:
+        window = int(now // rate.window)
+        counter = self._counters.get((limit, subject))
+        if counter is None or counter.window != window:
+            if counter is not None:
+                self._dirty.discard(counter)
+            counter = _Counter(
+                key=f"{self._prefix}{limit}:{subject}:{window}",
+                window=window,
+                ends_at=(window + 1) * rate.window,
+            )
+            self._counters[(limit, subject)] = counter
+        return counter
+
+    async def _push(self, counters: list[_Counter], window: float | None) -> list[int] | None:
+        """Add each counter's pending hits in Redis; learn the totals. None on failure."""
+        if self._redis is None:
+            return None
+        batch = [(c, c.pending) for c in counters if c.pending]
+        if not batch:
+            return [c.known for c in counters]
+        now = time.time()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for counter, count in batch:
+                    pipe.incrby(counter.key, count)
+                    pipe.expireat(counter.key, int(counter.ends_at) + 1)
+                results = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            self._redis_down_until = now + REDIS_RETRY_AFTER
+            log.warning("ratelimit.redis_failed", error=type(exc).__name__)
+            return None
+        totals: list[int] = []
+        for (counter, count), total in zip(batch, results[::2], strict=True):
+            counter.pending -= count
+            counter.known = int(total)
+            totals.append(counter.known + counter.pending)
+        return totals
+
+    async def flush(self) -> None:
+        """Push every counter with pending hits (the background sync, and on close)."""
+        now = time.time()
+        for key, counter in list(self._counters.items()):
+            if counter.ends_at <= now:
+                del self._counters[key]
+        if self._redis is None or now < self._redis_down_until:
+            return
+        dirty = [c for c in self._dirty if c.ends_at > now]
+        self._dirty.clear()
+        if not dirty:
+            return
+        if await self._push(dirty, None) is None:
+            RATE_LIMIT_FALLBACK.inc()
+
+    async def start(self) -> None:
+        if self._redis is not None:
+            self._task = asyncio.create_task(self._run(), name="authd-ratelimit")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._sync_interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("ratelimit.flush_crashed")
