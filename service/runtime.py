@@ -26,6 +26,7 @@ from service.store.migrate import migrate
 
 if TYPE_CHECKING:
     pass  # domain service types: signing, revocation, apikeys, sessions
+    from service.sessions.service import SessionService  # sessions
     from service.signing.issuer import TokenIssuer  # signing
     from service.signing.keyring import KeyRing  # signing
     from service.signing.rotation import KeyRotation  # signing
@@ -62,6 +63,7 @@ class Runtime:
     apikeys: ApiKeyService = field(init=False)
     api_key_exchange: Exchange = field(init=False)
     # --- sessions fields ---
+    sessions: SessionService = field(init=False)
 
     def redis_key(self, *parts: str) -> str:
         """Every Redis key carries the deployment's prefix (tests: one per run)."""

@@ -34,6 +34,11 @@ def domain_routes() -> list[BaseRoute]:
     apikeys_grants()
     routes.extend(apikeys_routes)
     # --- sessions routes ---
+    from service.sessions.handlers import routes as sessions_routes
+    from service.sessions.wiring import grants as sessions_grants
+
+    sessions_grants()
+    routes.extend(sessions_routes)
     return routes
 
 
@@ -52,6 +57,9 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     register_apikeys(sub)
     # --- sessions cli ---
+    from service.sessions.cli import register as register_sessions
+
+    register_sessions(sub)
     # --- audit cli ---
     return None
 
@@ -71,4 +79,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
 
     await wire_apikeys(runtime, serving=serving)
     # --- sessions wire ---
+    from service.sessions.wiring import wire as wire_sessions
+
+    await wire_sessions(runtime, serving=serving)
     return None

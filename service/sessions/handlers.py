@@ -1,0 +1,203 @@
+"""HTTP: login, refresh, logout, and the operator's user endpoints. Thin: parse,
+call the domain, answer (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from service.errors import InvalidRequest, InvalidToken
+from service.http.context import client_ip, runtime_of
+from service.http.oauth import TokenRequest
+from service.http.requests import field, media_type, read_json
+from service.sessions.refresh import SessionTokens
+from service.sessions.store import User
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+COOKIE = "authd_refresh"
+COOKIE_PATH = "/v1/refresh"
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")).encode(), status, NO_STORE,
+                    "application/json")
+
+
+def _tokens_response(request: Request, tokens: SessionTokens) -> Response:
+    """In cookie mode the refresh token travels only in an HttpOnly cookie scoped to
+    the refresh path, never in a body that page scripts could read."""
+    cookie = runtime_of(request).sessions.cookie
+    response = _json(tokens.as_response(include_refresh=not cookie))
+    if cookie:
+        response.set_cookie(
+            COOKIE, tokens.refresh_token, max_age=tokens.as_response()["refresh_token_expires_in"],
+            path=COOKIE_PATH, secure=True, httponly=True, samesite="strict",
+        )
+    return response
+
+
+def _only(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(data) - allowed
+    if unknown:
+        raise InvalidRequest(f"unknown member {sorted(unknown)[0]!r}")
+
+
+async def login(request: Request) -> Response:
+    """``POST /v1/login`` ``{"email", "password"}`` → access + refresh token."""
+    runtime = runtime_of(request)
+    data = await read_json(request)
+    _only(data, {"email", "password"})
+    email = field(data, "email") or ""
+    password = field(data, "password") or ""
+    if not email or not password:
+        raise InvalidRequest("email and password are required")
+    tokens = await runtime.sessions.login.login(
+        email, password, ip=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    return _tokens_response(request, tokens)
+
+
+async def _refresh_token_from(request: Request) -> str:
+    """The refresh token from a JSON body, or else from the cookie."""
+    if media_type(request) == "application/json" or await request.body():
+        data = await read_json(request)
+        _only(data, {"refresh_token"})
+        token = field(data, "refresh_token", required=False)
+        if token:
+            return token
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        return cookie
+    raise InvalidRequest("refresh_token is required (JSON body or cookie)")
+
+
+async def refresh(request: Request) -> Response:
+    """``POST /v1/refresh`` → a new access token and the successor refresh token."""
+    runtime = runtime_of(request)
+    token = await _refresh_token_from(request)
+    tokens = await runtime.sessions.refresh.rotate(token, ip=client_ip(request))
+    return _tokens_response(request, tokens)
+
+
+async def logout(request: Request) -> Response:
+    """``POST /v1/logout``: revoke the session named by a refresh token (body or
+    cookie) or by the ``sid`` of a Bearer access token. 204 also for an unknown
+    refresh token: the session is gone either way."""
+    runtime = runtime_of(request)
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    family: str | None
+    if scheme.lower() == "bearer" and credential.strip():
+        keys = getattr(runtime, "keys", None)
+        if keys is None:
+            raise InvalidToken("bearer tokens cannot be verified by this process")
+        claims = keys.verify(credential.strip())
+        if await runtime.revocations.is_revoked(claims):
+            raise InvalidToken("the access token has been revoked")
+        family = claims.get("sid") if isinstance(claims.get("sid"), str) else None
+        if family is None:
+            raise InvalidRequest("this access token belongs to no session")
+    else:
+        family = await runtime.sessions.refresh.family_of(await _refresh_token_from(request))
+    if family is not None:
+        await runtime.sessions.refresh.revoke_family(family, "logout")
+        runtime.audit.record("logout", "ok", ip=client_ip(request), sid=family)
+    response = Response(b"", 204, NO_STORE)
+    if runtime.sessions.cookie:
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=True, httponly=True,
+                               samesite="strict")
+    return response
+
+
+async def refresh_token_grant(request: TokenRequest) -> bytes:
+    """``grant_type=refresh_token`` at ``/oauth/token`` (RFC 6749 §6). The login
+    client is public, so no client authentication is required; ``scope`` may only
+    repeat what was granted, which for login sessions is nothing to narrow."""
+    form = request.form
+    unknown = set(form) - {"grant_type", "refresh_token", "scope", "client_id"}
+    if unknown:
+        raise InvalidRequest(f"unknown parameter {sorted(unknown)[0]}")
+    token = form.get("refresh_token")
+    if not token:
+        raise InvalidRequest("refresh_token is required")
+    tokens = await request.runtime.sessions.refresh.rotate(token, ip=request.ip)
+    requested = form.get("scope")
+    if requested and not set(requested.split()) <= set(tokens.scope.split()):
+        from service.errors import InvalidScope
+
+        raise InvalidScope("scope exceeds what the refresh token was granted")
+    return json.dumps(tokens.as_response(), separators=(",", ":")).encode()
+
+
+# --- admin ----------------------------------------------------------------------------
+
+async def _admin(request: Request) -> str:
+    from service.http.auth import require_scope
+
+    principal = await require_scope(request, "authd:admin")
+    return principal.subject
+
+
+def _user_body(user: User) -> dict[str, object]:
+    return user.public()
+
+
+async def admin_create_user(request: Request) -> Response:
+    runtime = runtime_of(request)
+    actor = await _admin(request)
+    data = await read_json(request)
+    _only(data, {"email", "password"})
+    user = await runtime.sessions.users.create(
+        field(data, "email") or "", field(data, "password") or "", actor=actor,
+        ip=client_ip(request),
+    )
+    return _json(_user_body(user), 201)
+
+
+async def admin_get_user(request: Request) -> Response:
+    runtime = runtime_of(request)
+    await _admin(request)
+    return _json(_user_body(await runtime.sessions.users.find(request.path_params["user"])))
+
+
+async def admin_set_password(request: Request) -> Response:
+    runtime = runtime_of(request)
+    actor = await _admin(request)
+    data = await read_json(request)
+    _only(data, {"password"})
+    user = await runtime.sessions.users.set_password(
+        request.path_params["user"], field(data, "password") or "", actor=actor,
+        ip=client_ip(request),
+    )
+    return _json(_user_body(user))
+
+
+async def admin_disable_user(request: Request) -> Response:
+    runtime = runtime_of(request)
+    actor = await _admin(request)
+    user = await runtime.sessions.users.disable(request.path_params["user"], actor=actor,
+                                                ip=client_ip(request))
+    return _json(_user_body(user))
+
+
+async def admin_unlock_user(request: Request) -> Response:
+    runtime = runtime_of(request)
+    actor = await _admin(request)
+    user = await runtime.sessions.users.unlock(request.path_params["user"], actor=actor,
+                                               ip=client_ip(request))
+    return _json(_user_body(user))
+
+
+routes: list[BaseRoute] = [
+    Route("/v1/login", login, methods=["POST"]),
+    Route("/v1/refresh", refresh, methods=["POST"]),
+    Route("/v1/logout", logout, methods=["POST"]),
+    Route("/admin/users", admin_create_user, methods=["POST"]),
+    Route("/admin/users/{user}", admin_get_user, methods=["GET"]),
+    Route("/admin/users/{user}/password", admin_set_password, methods=["PUT"]),
+    Route("/admin/users/{user}/disable", admin_disable_user, methods=["POST"]),
+    Route("/admin/users/{user}/unlock", admin_unlock_user, methods=["POST"]),
+]
