@@ -1,0 +1,221 @@
+"""The key ring: this process's in-memory view of the signing-key set.
+
+It holds what the hot paths need, prepared once per change of the key set rather
+than once per request: the JWKS body and its strong ETag, the public keys by kid for
+``verify``, and the active private key for the issuer. ``refresh`` reloads it when
+the set changed (the rotation loop polls a cheap fingerprint; the bus pushes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import structlog
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from service.errors import InvalidToken
+from service.observability.metrics import ACTIVE_KEY_AGE, SIGNING_KEYS
+from service.signing.errors import KeyUnsealable, NoActiveKey
+from service.signing.kek import Kek
+from service.signing.keys import ALG, PUBLIC_MEMBERS, open_private, public_key_from_jwk
+from service.signing.store import SigningKeyRecord, SigningKeyStore
+
+log = structlog.get_logger("authd.signing")
+
+# One named leeway for exp / nbf / iat, for clocks a little apart (RFC 7519 §4.1.4).
+LEEWAY_SECONDS = 30
+# RFC 9068 §2.1: "at+jwt"; §4 lets verifiers accept the full media type as well.
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+REQUIRED_CLAIMS = ["iss", "sub", "exp", "iat", "jti"]
+_STATE_ORDER = {"active": 0, "next": 1, "retired": 2}
+ALL_STATES = ("next", "active", "retired", "revoked", "gone")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ActiveKey:
+    """The key that signs: its kid and the private key object, loaded once."""
+
+    kid: str
+    private_key: rsa.RSAPrivateKey
+    activated_at: float
+
+    def __repr__(self) -> str:
+        return f"ActiveKey(kid={self.kid!r})"
+
+
+class KeyRing:
+    def __init__(
+        self,
+        store: SigningKeyStore,
+        kek: Kek,
+        *,
+        issuer: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._kek = kek
+        self._issuer = issuer
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._fingerprint: tuple[int, float] | None = None
+        self._private: dict[str, rsa.RSAPrivateKey] = {}
+        self._verifying: dict[str, rsa.RSAPublicKey] = {}
+        self.records: tuple[SigningKeyRecord, ...] = ()
+        self.active: ActiveKey | None = None
+        self.jwks_body: bytes = b'{"keys":[]}'
+        self.jwks_etag: str = _etag(self.jwks_body)
+
+    # --- loading -------------------------------------------------------------------
+
+    async def refresh(self, *, force: bool = False) -> bool:
+        """Reload if the stored key set changed; True when something was reloaded.
+
+        The fingerprint is read before the rows, so a change landing in between is
+        seen again on the next poll rather than missed. A key that does not open
+        under this KEK raises KeyUnsealable and leaves the previous view in place.
+        """
+        async with self._lock:
+            fingerprint = await self._store.fingerprint()
+            if not force and fingerprint == self._fingerprint:
+                return False
+            records = await self._store.list_keys()
+            private = await self._open_signing_keys(records)
+            self._install(records, private)
+            self._fingerprint = fingerprint
+            return True
+
+    async def _open_signing_keys(
+        self, records: list[SigningKeyRecord]
+    ) -> dict[str, rsa.RSAPrivateKey]:
+        """The private parts of the active and next keys, opened under the KEK.
+
+        The next key is opened too, though it does not sign yet: a wrong KEK must
+        stop start-up now, not at the promotion weeks later.
+        """
+        wanted = [r.kid for r in records if r.state in ("active", "next")]
+        opened: dict[str, rsa.RSAPrivateKey] = {}
+        for kid in wanted:
+            if kid in self._private:
+                opened[kid] = self._private[kid]
+                continue
+            sealed = await self._store.private_sealed(kid)
+            if sealed is None:
+                raise KeyUnsealable(kid)
+            opened[kid] = await asyncio.to_thread(open_private, self._kek, kid, sealed)
+        return opened
+
+    def _install(
+        self, records: list[SigningKeyRecord], private: dict[str, rsa.RSAPrivateKey]
+    ) -> None:
+        published = sorted(
+            (r for r in records if r.published),
+            key=lambda r: (_STATE_ORDER[r.state], -r.created_at),
+        )
+        jwks: list[dict[str, Any]] = []
+        verifying: dict[str, rsa.RSAPublicKey] = {}
+        for record in published:
+            jwk = json.loads(record.public_jwk)
+            jwk = {name: jwk[name] for name in PUBLIC_MEMBERS if name in jwk}
+            jwk["kid"] = record.kid
+            jwks.append(jwk)
+            verifying[record.kid] = public_key_from_jwk(jwk)
+        active_record = next((r for r in records if r.state == "active"), None)
+        active = None
+        if active_record is not None:
+            active = ActiveKey(
+                active_record.kid,
+                private[active_record.kid],
+                active_record.activated_at or active_record.created_at,
+            )
+        body = json.dumps({"keys": jwks}, separators=(",", ":")).encode()
+        # Swap every prepared value in one step of the event loop: a request never
+        # sees a body from one key set and an ETag from another.
+        previous = self.active
+        self.records = tuple(records)
+        self._private = private
+        self._verifying = verifying
+        self.active = active
+        self.jwks_body, self.jwks_etag = body, _etag(body)
+        self.observe()
+        log.info(
+            "signing.key_set_loaded",
+            published=[j["kid"] for j in jwks],
+            active=active.kid if active else None,
+            active_changed=(previous.kid if previous else None)
+            != (active.kid if active else None),
+        )
+
+    def observe(self) -> None:
+        """Update the key-set gauges (called on reload and on every poll)."""
+        counts = dict.fromkeys(ALL_STATES, 0)
+        for record in self.records:
+            counts[record.state] += 1
+        for state, count in counts.items():
+            SIGNING_KEYS.labels(state).set(count)
+        if self.active is not None:
+            ACTIVE_KEY_AGE.set(max(0.0, self._clock() - self.active.activated_at))
+
+    # --- use -----------------------------------------------------------------------
+
+    def signer(self) -> ActiveKey:
+        active = self.active
+        if active is None:
+            raise NoActiveKey()
+        return active
+
+    @property
+    def published_kids(self) -> frozenset[str]:
+        return frozenset(self._verifying)
+
+    async def ready(self) -> None:
+        """Readiness check ``signing_key``: an active key is loaded."""
+        if self.active is None:
+            raise NoActiveKey()
+
+    def verify(self, unverified_token: str) -> dict[str, Any]:
+        """The claims of an access token this deployment signed (RFC 9068 §4).
+
+        Checks: RS256 only (pinned, whatever the header says), a published
+        non-revoked kid, ``typ`` at+jwt, the signature, ``iss``, ``exp`` / ``nbf`` /
+        ``iat`` within LEEWAY_SECONDS. The audience is the caller's to check; the
+        denylist is the revocation service's.
+        """
+        try:
+            header = jwt.get_unverified_header(unverified_token)
+        except jwt.PyJWTError:
+            raise InvalidToken("the token is malformed") from None
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise InvalidToken("the token is not an access token")
+        if header.get("alg") != ALG:
+            raise InvalidToken("the token is not signed with RS256")
+        kid = header.get("kid")
+        key = self._verifying.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise InvalidToken("the token's signing key is unknown or revoked")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                unverified_token,
+                key,
+                algorithms=[ALG],
+                issuer=self._issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": REQUIRED_CLAIMS, "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("the token is invalid") from None
+        return claims
+
+
+def _etag(body: bytes) -> str:
+    """A strong validator (RFC 9110 §8.8.3): equal exactly when the bytes are."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

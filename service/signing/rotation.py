@@ -1,0 +1,366 @@
+"""The key lifecycle of DESIGN §5: next -> active -> retired -> gone, and revoked.
+
+Planning is a pure function of the key set, the clock and the policy, so its rules
+are unit-tested without a database. Acting happens in ``KeyRotation`` under the
+``signing_keys`` database lock: every replica's background loop plans from its
+in-memory view each second, and only when something is due does one of them take
+the lock, plan again from the stored rows and act; the others then find nothing to
+do. Each change is published on the bus and found by every replica's poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from service.audit.log import AuditLog
+from service.bus import Bus
+from service.observability.metrics import KEY_ROTATIONS
+from service.signing.errors import (
+    KeyNotFound,
+    KeyNotRevocable,
+    KeyUnsealable,
+    RotationNotReady,
+)
+from service.signing.kek import Kek
+from service.signing.keyring import KeyRing
+from service.signing.keys import ALG, GeneratedKey, generate, open_private, seal_private
+from service.signing.store import SigningKeyRecord, SigningKeyStore
+
+log = structlog.get_logger("authd.signing")
+
+TOPIC = "signing.keys"
+POLL_INTERVAL = 1.0
+# How long a change may take to reach every replica (bus, else the 1 s poll). A key
+# counts as published only this long after it was stored, and a retired key is
+# kept this much longer, because a lagging replica may still serve the old set.
+PROPAGATION_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RotationPolicy:
+    jwks_max_age: float
+    max_token_ttl: float
+    rotation_interval: float
+    propagation: float = PROPAGATION_SECONDS
+
+    def promotable_at(self, next_key: SigningKeyRecord) -> float:
+        """A next key may sign once every JWKS cache that lacks it has expired."""
+        return next_key.created_at + self.propagation + self.jwks_max_age
+
+    def erasable_at(self, retired: SigningKeyRecord) -> float:
+        """A retired key goes once every token it signed has expired and no cache
+        that still holds such a token's verifier needs it."""
+        retired_at = retired.retired_at or retired.created_at
+        return retired_at + self.propagation + self.max_token_ttl + self.jwks_max_age
+
+    def rotation_due_at(self, active: SigningKeyRecord) -> float:
+        return (active.activated_at or active.created_at) + self.rotation_interval
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the lifecycle asks for at one instant."""
+
+    create_active: bool = False
+    promote_next: bool = False
+    create_next: bool = False
+    erase: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.create_active or self.promote_next or self.create_next or self.erase)
+
+
+def active_of(keys: Sequence[SigningKeyRecord]) -> SigningKeyRecord | None:
+    return next((k for k in keys if k.state == "active"), None)
+
+
+def next_of(keys: Sequence[SigningKeyRecord]) -> SigningKeyRecord | None:
+    """The oldest next key: the one that has been published longest."""
+    return min((k for k in keys if k.state == "next"), key=lambda k: k.created_at, default=None)
+
+
+def plan(keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy) -> Plan:
+    """The scheduled work due at ``now`` (on-demand rotation is ``plan_rotation``)."""
+    active, next_key = active_of(keys), next_of(keys)
+    create_active = promote = False
+    if active is None:
+        # Nothing can sign: availability wins over the publication delay. On a first
+        # start no verifier has cached anything yet, so nothing is lost either.
+        promote = next_key is not None
+        create_active = next_key is None
+    elif next_key is not None:
+        promote = (
+            now >= policy.rotation_due_at(active) and now >= policy.promotable_at(next_key)
+        )
+    create_next = next_key is None or promote
+    erase = tuple(
+        k.kid for k in keys if k.state == "retired" and now >= policy.erasable_at(k)
+    )
+    return Plan(create_active, promote, create_next, erase)
+
+
+def plan_rotation(
+    keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy
+) -> SigningKeyRecord:
+    """The next key an on-demand rotation promotes; RotationNotReady if too early."""
+    next_key = next_of(keys)
+    if next_key is None:
+        raise RotationNotReady("(none yet)", now + policy.propagation + policy.jwks_max_age, now)
+    ready_at = policy.promotable_at(next_key)
+    if now < ready_at and active_of(keys) is not None:
+        raise RotationNotReady(next_key.kid, ready_at, now)
+    return next_key
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """What one lifecycle step did, for the CLI, the admin API and the audit log."""
+
+    action: str
+    active: str | None
+    next: str | None
+    retired: str | None = None
+    revoked: str | None = None
+    erased: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action, "active": self.active, "next": self.next,
+            "retired": self.retired, "revoked": self.revoked, "erased": list(self.erased),
+        }
+
+
+class KeyRotation:
+    def __init__(
+        self,
+        store: SigningKeyStore,
+        kek: Kek,
+        keys: KeyRing,
+        policy: RotationPolicy,
+        *,
+        bits: int,
+        audit: AuditLog,
+        bus: Bus,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._kek = kek
+        self._keys = keys
+        self.policy = policy
+        self._bits = bits
+        self._audit = audit
+        self._bus = bus
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def _generate(self) -> GeneratedKey:
+        return await asyncio.to_thread(generate, self._bits)
+
+    async def _insert(
+        self, store: SigningKeyStore, key: GeneratedKey, state: str, now: float
+    ) -> None:
+        record = SigningKeyRecord(
+            kid=key.kid, alg=ALG, state="active" if state == "active" else "next",
+            public_jwk=key.public_jwk_text, created_at=now,
+            activated_at=now if state == "active" else None,
+        )
+        sealed = await asyncio.to_thread(seal_private, self._kek, key.kid, key.private_key)
+        await store.insert(record, sealed)
+
+    async def _check_kek(self, store: SigningKeyStore, keys: Sequence[SigningKeyRecord]) -> None:
+        """Refuse to add keys sealed under a KEK that cannot open the existing ones
+        (a CLI run with the wrong AUTHD_KEK would otherwise plant unusable keys)."""
+        for record in keys:
+            if record.state in ("active", "next"):
+                sealed = await store.private_sealed(record.kid)
+                if sealed is None:
+                    raise KeyUnsealable(record.kid)
+                await asyncio.to_thread(open_private, self._kek, record.kid, sealed)
+                return
+
+    async def _spare(self, pool: list[GeneratedKey]) -> GeneratedKey:
+        return pool.pop() if pool else await self._generate()
+
+    async def _apply(self, store: SigningKeyStore, todo: Plan, now: float,
+                     pool: list[GeneratedKey], keys: Sequence[SigningKeyRecord]) -> KeyChange:
+        """Carry out ``todo`` inside the locked transaction ``store``."""
+        active, next_key = active_of(keys), next_of(keys)
+        retired = None
+        if todo.promote_next and next_key is not None:
+            if active is not None:
+                await store.retire(active.kid, now)
+                retired = active.kid
+            await store.activate(next_key.kid, now)
+            active_kid: str | None = next_key.kid
+            next_key = None
+        else:
+            active_kid = active.kid if active else None
+        if todo.create_active:
+            created = await self._spare(pool)
+            await self._insert(store, created, "active", now)
+            active_kid = created.kid
+        next_kid = next_key.kid if next_key else None
+        if todo.create_next or next_key is None:
+            created = await self._spare(pool)
+            await self._insert(store, created, "next", now)
+            next_kid = created.kid
+        for kid in todo.erase:
+            await store.erase(kid, now)
+        action = "rotate" if retired else ("create" if todo.create_active else "maintain")
+        return KeyChange(action, active_kid, next_kid, retired=retired, erased=todo.erase)
+
+    async def _changed(self) -> None:
+        """Tell every replica (and this one, at once) that the key set changed."""
+        await self._bus.publish(TOPIC)
+        await self._keys.refresh(force=True)
+
+    # --- operations ------------------------------------------------------------------
+
+    async def list_keys(self) -> list[SigningKeyRecord]:
+        return await self._store.list_keys()
+
+    async def ensure_keys(self) -> KeyChange | None:
+        """First start: make one active and one next key, once across replicas.
+
+        Keys are generated before the lock is taken (RSA generation is slow) and
+        thrown away if another replica got there first.
+        """
+        now = self._clock()
+        guess = plan(await self._store.list_keys(), now, self.policy)
+        if guess.empty:
+            return None
+        pool = [await self._generate() for _ in range(guess.create_active + guess.create_next)]
+        async with self._store.locked() as store:
+            keys = await store.list_keys()
+            todo = plan(keys, now, self.policy)
+            if todo.empty:
+                return None
+            await self._check_kek(store, keys)
+            change = await self._apply(store, todo, now, pool, keys)
+        await self._record(change, "scheduled", actor="authd")
+        await self._changed()
+        return change
+
+    async def maintain(self) -> KeyChange | None:
+        """Scheduled work: rotation when due, erasure of retired keys past their time."""
+        now = self._clock()
+        if plan(self._keys.records, now, self.policy).empty:
+            return None
+        pool: list[GeneratedKey] = []
+        async with self._store.locked() as store:
+            keys = await store.list_keys()
+            todo = plan(keys, now, self.policy)
+            if todo.empty:
+                return None
+            if todo.create_active or todo.create_next:
+                await self._check_kek(store, keys)
+            change = await self._apply(store, todo, now, pool, keys)
+        await self._record(change, "scheduled", actor="authd")
+        await self._changed()
+        return change
+
+    async def rotate(
+        self, *, trigger: str, actor: str | None = None, ip: str | None = None
+    ) -> KeyChange:
+        """On demand: the next key signs, the active one retires, a new next key is
+        published. RotationNotReady (409) while the next key is too fresh."""
+        fresh = await self._generate()
+        now = self._clock()
+        try:
+            async with self._store.locked() as store:
+                keys = await store.list_keys()
+                plan_rotation(keys, now, self.policy)
+                await self._check_kek(store, keys)
+                todo = Plan(promote_next=True, create_next=True)
+                change = await self._apply(store, todo, now, [fresh], keys)
+        except RotationNotReady as refused:
+            await self._audit.write(
+                "signing_key.rotate", "refused", actor=actor, ip=ip, subject=refused.kid,
+                trigger=trigger, ready_at=refused.ready_at,
+            )
+            raise
+        await self._record(change, trigger, actor=actor, ip=ip)
+        await self._changed()
+        return change
+
+    async def revoke(self, kid: str, *, actor: str | None = None,
+                     ip: str | None = None) -> KeyChange:
+        """Emergency removal of a compromised key: out of the JWKS at once, private
+        part erased; if it was signing, the next key signs immediately."""
+        fresh = await self._generate()
+        now = self._clock()
+        async with self._store.locked() as store:
+            record = await store.get(kid)
+            if record is None:
+                raise KeyNotFound(kid)
+            if not record.published:
+                raise KeyNotRevocable(kid, record.state)
+            keys = await store.list_keys()
+            await store.revoke(kid, now)
+            remaining = [k for k in keys if k.kid != kid]
+            has_next = next_of(remaining) is not None
+            todo = Plan(
+                create_active=record.state == "active" and not has_next,
+                promote_next=record.state == "active" and has_next,
+                create_next=record.state in ("active", "next"),
+            )
+            if not todo.empty:
+                await self._check_kek(store, remaining)
+            change = await self._apply(store, todo, now, [fresh], remaining)
+        change = KeyChange("revoke", change.active, change.next, revoked=kid)
+        if record.state == "active":
+            KEY_ROTATIONS.labels("revocation").inc()
+        await self._audit.write(
+            "signing_key.revoke", actor=actor, ip=ip, subject=kid, was=record.state,
+            active=change.active, next=change.next,
+        )
+        await self._changed()
+        return change
+
+    async def _record(self, change: KeyChange, trigger: str, *, actor: str | None,
+                      ip: str | None = None) -> None:
+        if change.retired is not None or change.action == "rotate":
+            KEY_ROTATIONS.labels(trigger).inc()
+        log.info("signing.key_set_changed", **change.as_dict(), trigger=trigger)
+        await self._audit.write(
+            f"signing_key.{change.action}", actor=actor, ip=ip, subject=change.active,
+            trigger=trigger, retired=change.retired, next=change.next,
+            erased=list(change.erased),
+        )
+
+    # --- background --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._bus.subscribe(TOPIC, self._on_bus)
+        self._task = asyncio.create_task(self._run(), name="authd-signing")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _on_bus(self, payload: str) -> None:
+        await self._keys.refresh()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            try:
+                await self._keys.refresh()
+                self._keys.observe()
+                await self.maintain()
+            except asyncio.CancelledError:
+                raise
+            except KeyUnsealable as exc:
+                log.error("signing.key_unsealable", kid=exc.kid)
+            except Exception as exc:
+                log.warning("signing.poll_failed", error=type(exc).__name__)

@@ -1,0 +1,169 @@
+"""Storage of signing keys: the ``signing_keys`` table (DESIGN §5).
+
+Public parts are JWK JSON text; private parts are sealed blobs (AES-256-GCM under the
+KEK, the ``kid`` as associated data) and are never read by a listing. Every change of
+state runs inside ``locked()``: one transaction holding the ``signing_keys`` named
+lock, so two replicas rotating at the same moment queue instead of racing, and the
+partial unique index lets the database itself refuse a second active key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from service.store import Connection, Database
+
+KeyState = Literal["next", "active", "retired", "revoked", "gone"]
+PUBLISHED_STATES: frozenset[str] = frozenset({"next", "active", "retired"})
+LOCK_NAME = "signing_keys"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyRecord:
+    """One key's public half and lifecycle dates (Unix seconds)."""
+
+    kid: str
+    alg: str
+    state: KeyState
+    public_jwk: str
+    created_at: float
+    activated_at: float | None = None
+    retired_at: float | None = None
+    revoked_at: float | None = None
+    erased_at: float | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.state in PUBLISHED_STATES
+
+
+class SigningKeyStore(Protocol):
+    def locked(self) -> AbstractAsyncContextManager[SigningKeyStore]:
+        """The same store bound to one transaction holding the key-set lock."""
+        ...
+
+    async def list_keys(self) -> list[SigningKeyRecord]:
+        """Every key, oldest first, without private parts."""
+        ...
+
+    async def get(self, kid: str) -> SigningKeyRecord | None: ...
+
+    async def private_sealed(self, kid: str) -> bytes | None:
+        """The sealed private part, or None once erased."""
+        ...
+
+    async def insert(self, record: SigningKeyRecord, private_sealed: bytes) -> None: ...
+
+    async def activate(self, kid: str, at: float) -> bool:
+        """next -> active; False if ``kid`` is not next."""
+        ...
+
+    async def retire(self, kid: str, at: float) -> bool:
+        """active -> retired; False if ``kid`` is not active."""
+        ...
+
+    async def revoke(self, kid: str, at: float) -> bool:
+        """next/active/retired -> revoked, erasing the private part."""
+        ...
+
+    async def erase(self, kid: str, at: float) -> bool:
+        """retired -> gone, erasing the private part."""
+        ...
+
+    async def fingerprint(self) -> tuple[int, float]:
+        """A value that changes whenever any key is added or changes state: the
+        row count and the sum of every lifecycle date (each change adds one)."""
+        ...
+
+
+LIST_KEYS = """
+SELECT kid, alg, state, public_jwk, created_at, activated_at, retired_at, revoked_at, erased_at
+FROM signing_keys ORDER BY created_at, kid
+"""
+GET_KEY = """
+SELECT kid, alg, state, public_jwk, created_at, activated_at, retired_at, revoked_at, erased_at
+FROM signing_keys WHERE kid = $1
+"""
+GET_PRIVATE = "SELECT private_sealed FROM signing_keys WHERE kid = $1"
+INSERT_KEY = """
+INSERT INTO signing_keys
+    (kid, alg, state, public_jwk, private_sealed, created_at, activated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7::double precision)
+"""
+ACTIVATE = """
+UPDATE signing_keys SET state = 'active', activated_at = $2 WHERE kid = $1 AND state = 'next'
+"""
+RETIRE = """
+UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE kid = $1 AND state = 'active'
+"""
+REVOKE = """
+UPDATE signing_keys SET state = 'revoked', revoked_at = $2, private_sealed = NULL
+WHERE kid = $1 AND state IN ('next', 'active', 'retired')
+"""
+ERASE = """
+UPDATE signing_keys SET state = 'gone', erased_at = $2, private_sealed = NULL
+WHERE kid = $1 AND state = 'retired'
+"""
+FINGERPRINT = """
+SELECT count(*) AS n,
+       COALESCE(sum(created_at + COALESCE(activated_at, 0) + COALESCE(retired_at, 0)
+                    + COALESCE(revoked_at, 0) + COALESCE(erased_at, 0)), 0) AS total
+FROM signing_keys
+"""
+
+
+def _record(row: dict[str, Any]) -> SigningKeyRecord:
+    return SigningKeyRecord(**row)
+
+
+class SqlSigningKeyStore:
+    def __init__(self, db: Database, conn: Connection | None = None) -> None:
+        self._db = db
+        self._conn: Connection = conn if conn is not None else db
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[SigningKeyStore]:
+        async with self._db.transaction() as tx:
+            await tx.lock(LOCK_NAME)
+            yield SqlSigningKeyStore(self._db, tx)
+
+    def locked(self) -> AbstractAsyncContextManager[SigningKeyStore]:
+        return self._locked()
+
+    async def list_keys(self) -> list[SigningKeyRecord]:
+        return [_record(row) for row in await self._conn.fetch(LIST_KEYS)]
+
+    async def get(self, kid: str) -> SigningKeyRecord | None:
+        row = await self._conn.fetchrow(GET_KEY, kid)
+        return None if row is None else _record(row)
+
+    async def private_sealed(self, kid: str) -> bytes | None:
+        value = await self._conn.fetchval(GET_PRIVATE, kid)
+        return None if value is None else bytes(value)
+
+    async def insert(self, record: SigningKeyRecord, private_sealed: bytes) -> None:
+        await self._conn.execute(
+            INSERT_KEY, record.kid, record.alg, record.state, record.public_jwk,
+            private_sealed, record.created_at, record.activated_at,
+        )
+
+    async def activate(self, kid: str, at: float) -> bool:
+        return await self._conn.execute(ACTIVATE, kid, at) == 1
+
+    async def retire(self, kid: str, at: float) -> bool:
+        return await self._conn.execute(RETIRE, kid, at) == 1
+
+    async def revoke(self, kid: str, at: float) -> bool:
+        return await self._conn.execute(REVOKE, kid, at) == 1
+
+    async def erase(self, kid: str, at: float) -> bool:
+        return await self._conn.execute(ERASE, kid, at) == 1
+
+    async def fingerprint(self) -> tuple[int, float]:
+        row = await self._conn.fetchrow(FINGERPRINT)
+        if row is None:
+            return (0, 0.0)
+        return (int(row["n"]), float(row["total"]))

@@ -1,0 +1,51 @@
+"""Attach the signing domain to a Runtime: key ring, issuer, rotation loop."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from service.signing.errors import KeyUnsealable
+from service.signing.issuer import TokenIssuer
+from service.signing.keyring import KeyRing
+from service.signing.rotation import KeyRotation, RotationPolicy
+from service.signing.store import SqlSigningKeyStore
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+# uvicorn's exit status for "the application failed to start": the multi-worker
+# supervisor stops instead of restarting a worker that would fail the same way.
+STARTUP_FAILURE = 3
+
+
+async def wire(runtime: Runtime, *, serving: bool) -> None:
+    settings = runtime.settings
+    store = SqlSigningKeyStore(runtime.db)
+    keys = KeyRing(store, runtime.kek, issuer=settings.issuer)
+    policy = RotationPolicy(
+        jwks_max_age=settings.jwks_max_age,
+        max_token_ttl=settings.max_access_token_ttl,
+        rotation_interval=settings.key_rotation_interval,
+    )
+    rotation = KeyRotation(
+        store, runtime.kek, keys, policy,
+        bits=settings.rsa_key_bits, audit=runtime.audit, bus=runtime.bus,
+    )
+    issuer = TokenIssuer(keys, issuer=settings.issuer)
+    runtime.keys, runtime.issuer, runtime.rotation = keys, issuer, rotation
+    runtime.readiness["signing_key"] = keys.ready
+    runtime.on_close(issuer.close)
+    if not serving:
+        return
+    try:
+        await rotation.ensure_keys()
+        await keys.refresh(force=True)
+    except KeyUnsealable as exc:
+        # Starlette would hand uvicorn a traceback to print; an operator needs one
+        # line naming the key, and a non-zero exit, not a server without keys.
+        print(f"authd: startup failed: {exc.description}", file=sys.stderr, flush=True)
+        os._exit(STARTUP_FAILURE)
+    rotation.start()
+    runtime.on_close(rotation.close)
