@@ -77,3 +77,12 @@ def test_live_metrics_pass_promtool_check_metrics(
     assert b"authd_http_requests_total" in exposition.content
     result = run_promtool(promtool, "check", "metrics", stdin=exposition.content)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_compose_prometheus_config_passes_promtool_check(promtool: str, tmp_path: Path) -> None:
+    """`promtool check config` accepts deploy/prometheus/prometheus.yml with its rules."""
+    config = (PROMETHEUS / "prometheus.yml").read_text()
+    config = config.replace("/etc/prometheus/alerts.yaml", str(PROMETHEUS / "alerts.yaml"))
+    (tmp_path / "prometheus.yml").write_text(config)
+    result = run_promtool(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
