@@ -1,0 +1,82 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "authd.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "authd.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "authd.instanceLabels" -}}
+app.kubernetes.io/name: {{ include "authd.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The serving pods only: the migration Job's pods must never match these. */}}
+{{- define "authd.selectorLabels" -}}
+{{ include "authd.instanceLabels" . }}
+app.kubernetes.io/component: server
+{{- end -}}
+
+{{- define "authd.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "authd.instanceLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "authd.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "authd.scheme" -}}
+{{- if .Values.tls.existingSecret }}HTTPS{{ else }}HTTP{{ end -}}
+{{- end -}}
+
+{{/*
+The environment every authd container gets (server and migration alike). Secrets
+are referenced, never copied: the database URL from a Secret key, the KEK as a file.
+*/}}
+{{- define "authd.env" -}}
+- name: AUTHD_ISSUER
+  value: {{ required "issuer is required: the public https:// URL of authd" .Values.issuer | quote }}
+- name: AUTHD_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "database.existingSecret is required: a Secret holding the PostgreSQL URL" .Values.database.existingSecret }}
+      key: {{ .Values.database.key }}
+- name: AUTHD_KEK_FILE
+  value: /var/run/secrets/authd/kek/{{ .Values.kek.key }}
+{{- if .Values.redis.existingSecret }}
+- name: AUTHD_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.existingSecret }}
+      key: {{ .Values.redis.key }}
+{{- else if .Values.redis.url }}
+- name: AUTHD_REDIS_URL
+  value: {{ .Values.redis.url | quote }}
+{{- end }}
+- name: AUTHD_REDIS_PREFIX
+  value: {{ .Values.redisPrefix | quote }}
+- name: AUTHD_LOG_FORMAT
+  value: json
+{{- range $name, $value := .Values.extraEnv }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{- define "authd.kekVolume" -}}
+- name: kek
+  secret:
+    secretName: {{ required "kek.existingSecret is required: a Secret holding the KEK" .Values.kek.existingSecret }}
+    defaultMode: 0400
+    items:
+      - key: {{ .Values.kek.key }}
+        path: {{ .Values.kek.key }}
+{{- end -}}
