@@ -41,7 +41,8 @@ class RotationNotReady(Conflict):
         when = datetime.fromtimestamp(ready_at, UTC).isoformat(timespec="seconds")
         super().__init__(
             f"the next key {kid} has not been published long enough for verifiers' "
-            f"JWKS caches; rotation is possible from {when} (in {math.ceil(wait)} s)"
+            f"JWKS caches; rotation is possible from {when} (in {math.ceil(wait)} s)",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
         self.kid = kid
         self.ready_at = ready_at
