@@ -148,6 +148,17 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     return {"status": "ok", "applied": applied}
 
 
+# TLS 1.2 suites of Mozilla's "intermediate" profile: forward secrecy and AEAD only
+# (uvicorn's default, "TLSv1", also admits CBC and SHA-1 suites). TLS 1.3 suites are
+# not governed by this string; Python's server context already refuses TLS < 1.2.
+TLS12_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
+))
+
+
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -157,15 +168,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     load_kek(settings)  # fail before forking when the KEK is unusable
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authd-metrics-")
+    if workers > 1:
+        # Workers are spawned as fresh interpreters, so they see this before they
+        # import prometheus_client; one worker runs in this process, whose metrics
+        # module is already imported, and keeps the ordinary in-memory registry.
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authd-metrics-")
+        else:
+            for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+                stale.unlink()
     else:
-        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-            stale.unlink()
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     ssl: dict[str, Any] = {}
     if settings.tls_cert_file and settings.tls_key_file:
         ssl = {"ssl_certfile": str(settings.tls_cert_file),
-               "ssl_keyfile": str(settings.tls_key_file)}
+               "ssl_keyfile": str(settings.tls_key_file),
+               "ssl_ciphers": "TLSv1"}
     trusted = ",".join(str(n) for n in settings.trusted_proxies) or "127.0.0.1"
     uvicorn.run(
         "service.app:create_app_from_env",
