@@ -16,7 +16,14 @@ from redis.asyncio import Redis
 
 from service.store import Database, open_database
 from service.store.migrate import migrate
-from tests.support.databases import REDIS_URL, RUN_ID, create_database, drop_run_databases
+from tests.support.databases import (
+    ADMIN_URL,
+    REDIS_URL,
+    RUN_ID,
+    create_database,
+    drop_run_databases,
+)
+from tests.support.forwarder import Forwarder
 from tests.support.servers import Server, free_port, new_kek
 
 TABLES = (
@@ -103,3 +110,19 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def pg_forwarder() -> Iterator[Forwarder]:
+    """A cuttable TCP path to the real PostgreSQL (see tests.support.forwarder)."""
+    forwarder = Forwarder.for_url(ADMIN_URL).start()
+    yield forwarder
+    forwarder.close()
+
+
+@pytest.fixture
+def redis_forwarder() -> Iterator[Forwarder]:
+    """A cuttable TCP path to the real Redis (see tests.support.forwarder)."""
+    forwarder = Forwarder.for_url(REDIS_URL).start()
+    yield forwarder
+    forwarder.close()

@@ -55,8 +55,13 @@ class _SqliteConnection:
         return None if row is None else next(iter(row.values()))
 
     async def execute(self, sql: str, *args: Any) -> int:
+        """Rows touched, as PostgreSQL counts them: ``sqlite3`` reports -1 for a
+        SELECT or DDL and 0 for a ``RETURNING`` statement whose rows were not read,
+        so a statement that yields rows is counted by reading them."""
         async with self._conn.execute(translate(sql), args) as cursor:
-            return cursor.rowcount
+            if cursor.description is not None:
+                return len(list(await cursor.fetchall()))
+            return max(cursor.rowcount, 0)
 
     async def lock(self, name: str) -> None:
         return None
@@ -69,6 +74,7 @@ class SqliteDatabase:
         self._conn = conn
         self._raw = _SqliteConnection(conn)
         self._mutex = asyncio.Lock()
+        self._in_transaction: asyncio.Task[Any] | None = None
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
@@ -85,19 +91,29 @@ class SqliteDatabase:
         await conn.execute("PRAGMA synchronous=NORMAL")
         return cls(conn)
 
+    def _check_not_inside_transaction(self) -> None:
+        """The one connection is held by the open transaction: a statement on the
+        database from the same task would wait for it forever. Fail loudly instead."""
+        if self._in_transaction is not None and self._in_transaction is asyncio.current_task():
+            raise RuntimeError("inside db.transaction(), run statements on its connection")
+
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        self._check_not_inside_transaction()
         async with self._mutex:
             return await self._raw.fetch(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        self._check_not_inside_transaction()
         async with self._mutex:
             return await self._raw.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        self._check_not_inside_transaction()
         async with self._mutex:
             return await self._raw.fetchval(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
+        self._check_not_inside_transaction()
         async with self._mutex:
             return await self._raw.execute(sql, *args)
 
@@ -106,8 +122,13 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
+        self._check_not_inside_transaction()
         async with self._mutex:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageUnavailable(f"SQLite database is unusable: {exc}") from exc
+            self._in_transaction = asyncio.current_task()
             try:
                 yield self._raw
             except BaseException:
@@ -115,6 +136,8 @@ class SqliteDatabase:
                 raise
             else:
                 await self._conn.execute("COMMIT")
+            finally:
+                self._in_transaction = None
 
     async def ping(self) -> None:
         try:
