@@ -183,7 +183,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     if settings.tls_cert_file and settings.tls_key_file:
         ssl = {"ssl_certfile": str(settings.tls_cert_file),
                "ssl_keyfile": str(settings.tls_key_file),
-               "ssl_ciphers": "TLSv1"}
+               "ssl_ciphers": TLS12_CIPHERS}
     trusted = ",".join(str(n) for n in settings.trusted_proxies) or "127.0.0.1"
     uvicorn.run(
         "service.app:create_app_from_env",
