@@ -70,7 +70,7 @@ class StrictJwksCache:
         with self.lock:
             if time.monotonic() >= self.expires:
                 self._refresh(client)
-            kid = jwt.get_unverified_header(token).get("kid")
+            kid = str(jwt.get_unverified_header(token).get("kid"))
             key = self.keys.get(kid)
         if key is None:
             raise LookupError(f"kid {kid} not in the cached JWKS")
