@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from service.config import Settings
 from service.http import health
 from service.http.errors import EXCEPTION_HANDLERS
+from service.http.hsts import strict_transport_security
 from service.http.middleware import RequestContextMiddleware
 from service.observability.logging import configure
 from service.runtime import open_runtime
@@ -32,7 +33,10 @@ def create_app(settings: Settings) -> Starlette:
 
     return Starlette(
         routes=all_routes(),
-        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(strict_transport_security, issuer=settings.issuer),
+            Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -147,6 +147,23 @@ def _issuer(text: str) -> str:
     return text.rstrip("/")
 
 
+# Names that can never be public (RFC 6761 §6.2-6.4, RFC 2606): an issuer on one of
+# them is a test or a developer's machine, never a production deployment.
+_SPECIAL_USE_SUFFIXES = (".localhost", ".test", ".invalid", ".example")
+
+
+def _local_url(url: str) -> bool:
+    """The URL's host is loopback or a special-use name that no client outside
+    this machine or test network can reach."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(_SPECIAL_USE_SUFFIXES):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _api_key_prefix(text: str) -> str:
     if not re.fullmatch(r"[a-z][a-z0-9]{1,7}_[a-z0-9]{2,8}", text):
         raise ValueError("expected a prefix like ak_live or ak_test")
@@ -291,6 +308,13 @@ class Settings:
             host = values.get("host", DEFAULT_HOST)
             port = values.get("port", DEFAULT_PORT)
             values["issuer"] = f"{scheme}://{host}:{port}"
+        if "allow_http_issuer" not in values:
+            # Unset: a plain-http issuer is accepted in the embedded default and on
+            # a local name (loopback, .test, ...); a configured database with a
+            # routable http:// issuer is production, and is refused (docs/operations.md).
+            values["allow_http_issuer"] = (
+                "database_url" not in values or _local_url(str(values["issuer"]))
+            )
         settings = cls(**values)  # type: ignore[arg-type]
         settings._check_combinations()
         return settings
@@ -303,7 +327,8 @@ class Settings:
             raise ConfigError(missing, "TLS needs both a certificate and a key file")
         if self.issuer.startswith("http://") and not self.allow_http_issuer:
             raise ConfigError(
-                "AUTHD_ISSUER", "an http:// issuer is refused unless AUTHD_ALLOW_HTTP_ISSUER=true"
+                "AUTHD_ISSUER", "an http:// issuer is refused here: use https://, or set "
+                "AUTHD_ALLOW_HTTP_ISSUER=true for a deployment that is not reachable from outside"
             )
         if not self.embedded and self.kek is None and self.kek_file is None:
             raise ConfigError(
