@@ -11,9 +11,9 @@ DESIGN §3 (problem+json errors, ``authd:admin`` required):
   POST /admin/clients/{client_id}/disable  disable a client (its keys stop at once)
   POST /admin/clients/{client_id}/keys     create a key (the key is in this answer only)
   GET  /admin/clients/{client_id}/keys     list a client's keys (display form, last use)
-  GET  /admin/keys/{key_id}                one key
-  POST /admin/keys/{key_id}/revoke         revoke a key
-  POST /admin/keys/{key_id}/rotate         successor key; the old one expires after overlap
+  GET  /admin/apikeys/{key_id}              one key
+  POST /admin/apikeys/{key_id}/revoke       revoke a key
+  POST /admin/apikeys/{key_id}/rotate       successor key; the old one expires after overlap
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ class ApiKeyTokenEndpoint:
     _WANTED = frozenset({b"authorization", b"x-api-key"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = await read_request(scope, receive, self._WANTED)
         try:
+            request = await read_request(scope, receive, self._WANTED)
             params = _v1_params(request.content_type, request.body)
             key = _v1_key(request.headers, request.duplicated)
             exchange: Exchange = scope["state"]["runtime"].api_key_exchange
@@ -309,7 +309,7 @@ routes: list[BaseRoute] = [
     Route("/admin/clients/{client_id}/disable", disable_client, methods=["POST"]),
     Route("/admin/clients/{client_id}/keys", create_key, methods=["POST"]),
     Route("/admin/clients/{client_id}/keys", list_keys, methods=["GET"]),
-    Route("/admin/keys/{key_id}", get_key, methods=["GET"]),
-    Route("/admin/keys/{key_id}/revoke", revoke_key, methods=["POST"]),
-    Route("/admin/keys/{key_id}/rotate", rotate_key, methods=["POST"]),
+    Route("/admin/apikeys/{key_id}", get_key, methods=["GET"]),
+    Route("/admin/apikeys/{key_id}/revoke", revoke_key, methods=["POST"]),
+    Route("/admin/apikeys/{key_id}/rotate", rotate_key, methods=["POST"]),
 ]
