@@ -86,3 +86,17 @@ def test_compose_prometheus_config_passes_promtool_check(promtool: str, tmp_path
     (tmp_path / "prometheus.yml").write_text(config)
     result = run_promtool(promtool, "check", "config", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    """Each alert's runbook_url points at a heading of docs/operations.md that exists."""
+    rules = (PROMETHEUS / "alerts.yaml").read_text()
+    headings = {line.lstrip("#").strip().lower() for line in
+                (REPO / "docs" / "operations.md").read_text().splitlines()
+                if line.startswith("### ")}
+    anchors = [line.split("#", 1)[1].strip() for line in rules.splitlines()
+               if line.strip().startswith("runbook_url: docs/operations.md#")]
+    alerts = [line.split(":", 1)[1].strip() for line in rules.splitlines()
+              if line.strip().startswith("- alert:")]
+    assert sorted(anchors) == sorted(alert.lower() for alert in alerts)
+    assert set(anchors) <= headings
