@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
@@ -30,17 +31,34 @@ def _if_none_match(header: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
 
 
-async def jwks(request: Request) -> Response:
-    """Prepared bytes and ETag: one attribute read each, no per-request encoding."""
-    keys = runtime_of(request).keys
-    body, etag = keys.jwks_body, keys.jwks_etag
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={int(runtime_of(request).settings.jwks_max_age)}",
-    }
-    if _if_none_match(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, headers=headers, media_type="application/json")
+class JwksEndpoint:
+    """``GET /.well-known/jwks.json`` as a bare ASGI endpoint (RFC 7517 §5).
+
+    The hottest public route: prepared body and ETag from the key ring, headers
+    built as raw byte pairs, no Request or Response object per call. Verifiers
+    revalidate with ``If-None-Match`` and get a bodiless 304.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = scope["state"]["runtime"]
+        keys = runtime.keys
+        body: bytes = keys.jwks_body
+        etag: str = keys.jwks_etag
+        cache_control = f"public, max-age={int(runtime.settings.jwks_max_age)}".encode()
+        headers = [(b"etag", etag.encode()), (b"cache-control", cache_control)]
+        if_none_match = next(
+            (value.decode("latin-1") for name, value in scope["headers"]
+             if name == b"if-none-match"),
+            None,
+        )
+        if _if_none_match(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def metadata_document(issuer: str) -> dict[str, Any]:
@@ -116,7 +134,7 @@ async def revoke(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    Route("/.well-known/jwks.json", JwksEndpoint(), methods=["GET"]),
     Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
     Route("/admin/keys", list_keys, methods=["GET"]),
     Route("/admin/keys/rotate", rotate, methods=["POST"]),
