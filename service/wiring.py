@@ -39,6 +39,10 @@ def domain_routes() -> list[BaseRoute]:
 
     sessions_grants()
     routes.extend(sessions_routes)
+    # --- openapi routes ---
+    from service.http.openapi import routes as openapi_routes
+
+    routes.extend(openapi_routes)
     return routes
 
 
