@@ -75,6 +75,10 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     else:
         mapped = InvalidRequest()
         mapped.status = status
+    # Starlette's own headers carry meaning: a 405 lists the methods in ``Allow``
+    # (RFC 9110 §15.5.6), which a client needs to correct itself.
+    if isinstance(exc, HTTPException) and exc.headers:
+        mapped.headers.update(exc.headers)
     return error_response(mapped, request.url.path)
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 
 import structlog
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
@@ -38,6 +40,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        path = scope["path"]
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         header_id = request_id.encode()
@@ -77,8 +80,7 @@ class RequestContextMiddleware:
                         raise
                     await self._too_large(scope, send_wrapper)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = route_template(scope, path)
             elapsed = time.perf_counter() - started
             method = scope["method"]
             HTTP_REQUESTS.labels(template, method, str(status)).inc()
@@ -99,6 +101,47 @@ class RequestContextMiddleware:
         )
         response.headers["Connection"] = "close"
         await response(scope, _no_body, send)
+
+
+UNMATCHED = "<unmatched>"
+
+
+def route_template(scope: Scope, path: str) -> str:
+    """The template of the route that answered (``/admin/clients/{id}``), never the
+    raw path, so metric labels and log fields stay bounded and hold no identifier.
+
+    A top-level route's own ``path`` is its template. Under a ``Mount`` the router
+    records only the innermost route, whose ``path`` is relative to the mount, so the
+    chain is matched again from the top to put the prefixes back in front.
+    """
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED
+    router = scope.get("router")
+    top = getattr(router, "routes", ())
+    if any(candidate is route for candidate in top):
+        return str(getattr(route, "path", UNMATCHED))
+    original = {**scope, "path": path, "root_path": scope.get("app_root_path", ""),
+                "path_params": {}}
+    found = _template_under(top, original)
+    return found or UNMATCHED
+
+
+def _template_under(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
+    partial: str | None = None
+    for candidate in routes:
+        match, child = candidate.matches(scope)
+        if match is Match.NONE:
+            continue
+        if isinstance(candidate, Mount):
+            inner = _template_under(candidate.routes, {**scope, **child})
+            found = None if inner is None else candidate.path + inner
+        else:
+            found = str(getattr(candidate, "path", "")) or None
+        if match is Match.FULL and found is not None:
+            return found
+        partial = partial or found
+    return partial
 
 
 async def _no_body() -> Message:

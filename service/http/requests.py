@@ -52,6 +52,9 @@ async def read_json(request: Request) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the body is not valid JSON") from None
+    except RecursionError:
+        # ``[[[[…`` a few thousand deep exhausts the parser's stack: a client error.
+        raise InvalidRequest("the body nests too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object")
     return data

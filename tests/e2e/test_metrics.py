@@ -1,0 +1,89 @@
+"""/metrics on the real server, with one worker and with several."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.servers import Server
+
+StartServer = Callable[..., Server]
+
+
+def samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the exposition, keyed by name and sorted labels."""
+    response = httpx.get(server.base_url + "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    found = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def requests_total(server: Server, route: str, status: str = "200",
+                   method: str = "GET") -> float:
+    key = ("authd_http_requests_total",
+           (("method", method), ("route", route), ("status", status)))
+    return samples(server).get(key, 0.0)
+
+
+def test_requests_are_counted_by_route_template_method_and_status(
+    start_server: StartServer, embedded_env: dict[str, str]
+) -> None:
+    """A request shows in the counter and the histogram under its route template."""
+    server = start_server(embedded_env)
+    before = requests_total(server, "/healthz")
+    httpx.get(server.base_url + "/healthz")
+    assert requests_total(server, "/healthz") == before + 1
+    histogram = ("authd_http_request_duration_seconds_count",
+                 (("method", "GET"), ("route", "/healthz")))
+    assert samples(server)[histogram] >= 1
+
+
+def test_a_raw_unknown_path_never_becomes_a_label(
+    start_server: StartServer, embedded_env: dict[str, str]
+) -> None:
+    """/unknown/raw/path is counted as unmatched; the path itself is in no label."""
+    server = start_server(embedded_env)
+    httpx.get(server.base_url + "/unknown/raw/path")
+    text = httpx.get(server.base_url + "/metrics").text
+    assert "/unknown/raw/path" not in text
+    assert requests_total(server, "<unmatched>", "404") == 1
+
+
+def test_a_parameterised_path_is_labelled_by_its_template(
+    start_server: StartServer, embedded_env: dict[str, str]
+) -> None:
+    """A route with a path parameter is counted under its template, not the value."""
+    server = start_server(embedded_env)
+    routes = httpx.get(server.base_url + "/admin/keys/kid-raw-value-123")
+    text = httpx.get(server.base_url + "/metrics").text
+    assert "kid-raw-value-123" not in text
+    assert routes.status_code < 500
+
+
+def test_two_workers_sum_their_counts(
+    start_server: StartServer, embedded_env: dict[str, str]
+) -> None:
+    """With --workers 2 every worker's requests are counted in the one exposition.
+
+    Whichever worker answers /metrics, the count must reach N: a per-process
+    registry would show only its own share and never catch up."""
+    server = start_server(embedded_env, workers=2)
+    before = requests_total(server, "/healthz")
+    for _ in range(60):
+        # A fresh connection each time, so that both workers take some.
+        response = httpx.get(server.base_url + "/healthz", headers={"Connection": "close"})
+        assert response.status_code == 200
+    deadline = time.monotonic() + 5
+    while requests_total(server, "/healthz") < before + 60 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert requests_total(server, "/healthz") == before + 60
+    text = httpx.get(server.base_url + "/metrics").text
+    families = {f.name for f in text_string_to_metric_families(text)}
+    assert {"authd_http_requests", "authd_http_request_duration_seconds"} <= families

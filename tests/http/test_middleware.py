@@ -1,0 +1,107 @@
+"""The request middleware: request ids, the body limit, route templates."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from prometheus_client import REGISTRY
+
+from tests.http.app import MAX_BODY, client
+
+
+def requests_counted(route: str, method: str, status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "authd_http_requests_total", {"route": route, "method": method, "status": status}
+    )
+    return value or 0.0
+
+
+async def test_every_response_carries_a_request_id() -> None:
+    """A request without X-Request-ID gets a fresh one, different each time."""
+    async with client() as http:
+        first = await http.get("/items/1")
+        second = await http.get("/items/1")
+    assert first.headers["x-request-id"]
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+async def test_an_incoming_request_id_is_echoed() -> None:
+    """A well-formed incoming X-Request-ID is kept, so a trace spans services."""
+    async with client() as http:
+        response = await http.get("/items/1", headers={"X-Request-ID": "trace-42.a:b"})
+    assert response.headers["x-request-id"] == "trace-42.a:b"
+
+
+async def test_a_malformed_request_id_is_replaced() -> None:
+    """An X-Request-ID with odd characters (log injection) is not echoed."""
+    async with client() as http:
+        response = await http.get("/items/1", headers={"X-Request-ID": "a b\tc"})
+    assert response.headers["x-request-id"] != "a b\tc"
+
+
+async def test_a_declared_length_over_the_limit_is_413() -> None:
+    """A Content-Length over the limit is refused before the handler runs."""
+    async with client() as http:
+        response = await http.post("/json", content=b"x" * (MAX_BODY + 1),
+                                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["connection"] == "close"
+
+
+async def test_a_streamed_body_over_the_limit_is_413() -> None:
+    """A chunked body (no Content-Length) is cut off once it passes the limit."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"{" * 1024
+
+    async with client() as http:
+        response = await http.post("/json", content=chunks(),
+                                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_a_body_at_the_limit_is_read() -> None:
+    """Exactly the limit is allowed: the bound is inclusive."""
+    body = b'{"a": "' + b"x" * (MAX_BODY - 9) + b'"}'
+    async with client() as http:
+        response = await http.post("/json", content=body,
+                                   headers={"Content-Type": "application/json"})
+    assert len(body) == MAX_BODY
+    assert response.status_code == 200
+
+
+async def test_metrics_label_a_parameterised_path_by_its_template() -> None:
+    """``/items/7`` is counted under ``/items/{item_id}``, never under its raw path."""
+    before = requests_counted("/items/{item_id}", "GET", "200")
+    async with client() as http:
+        await http.get("/items/7")
+    assert requests_counted("/items/{item_id}", "GET", "200") == before + 1
+    assert requests_counted("/items/7", "GET", "200") == 0
+
+
+async def test_metrics_label_a_mounted_route_by_its_full_template() -> None:
+    """A route under a Mount is labelled with the mount's prefix in front."""
+    before = requests_counted("/admin/clients/{client_id}", "GET", "200")
+    async with client() as http:
+        response = await http.get("/admin/clients/c1")
+    assert response.json() == {"id": "c1"}
+    assert requests_counted("/admin/clients/{client_id}", "GET", "200") == before + 1
+
+
+async def test_metrics_label_an_unknown_path_as_unmatched() -> None:
+    """A 404 for any raw path is one bounded label, whatever the path was."""
+    before = requests_counted("<unmatched>", "GET", "404")
+    async with client() as http:
+        await http.get("/unknown/raw/path-xyz")
+    assert requests_counted("<unmatched>", "GET", "404") == before + 1
+    assert requests_counted("/unknown/raw/path-xyz", "GET", "404") == 0
+
+
+async def test_a_wrong_method_is_counted_under_the_template() -> None:
+    """A 405 is counted under the route it nearly matched."""
+    before = requests_counted("/items/{item_id}", "DELETE", "405")
+    async with client() as http:
+        await http.delete("/items/3")
+    assert requests_counted("/items/{item_id}", "DELETE", "405") == before + 1

@@ -1,0 +1,90 @@
+"""Request bodies are read strictly, and every malformed one is a clear 4xx."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.http.app import client
+
+PROBLEM = "application/problem+json"
+
+
+async def test_a_json_object_is_read() -> None:
+    """A well-formed JSON object reaches the handler as a dict."""
+    async with client() as http:
+        response = await http.post("/json", json={"email": "a@example.com"})
+    assert response.status_code == 200
+    assert response.json() == {"email": "a@example.com"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"not json", b"\xff\xfe\x00", b"", b"[1, 2]", b'"text"', b"[" * 1500],
+    ids=["truncated", "garbage", "bad-utf8", "empty", "array", "string", "deep-nesting"],
+)
+async def test_a_malformed_json_body_is_400_problem(body: bytes) -> None:
+    """Anything but one JSON object is a 400 problem, never a 500."""
+    async with client() as http:
+        response = await http.post("/json", content=body,
+                                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["status"] == 400
+
+
+async def test_json_with_the_wrong_content_type_is_415() -> None:
+    """A JSON endpoint refuses a form body with 415 rather than misparsing it."""
+    async with client() as http:
+        response = await http.post("/json", data={"a": "b"})
+    assert response.status_code == 415
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_a_charset_parameter_is_accepted() -> None:
+    """``application/json; charset=utf-8`` is still JSON."""
+    async with client() as http:
+        response = await http.post("/json", content=b'{"a": 1}',
+                                   headers={"Content-Type": "application/json; charset=utf-8"})
+    assert response.status_code == 200
+
+
+async def test_a_form_is_read() -> None:
+    """A url-encoded form reaches the handler as a dict of strings."""
+    async with client() as http:
+        response = await http.post("/form", data={"grant_type": "client_credentials", "x": ""})
+    assert response.json() == {"grant_type": "client_credentials", "x": ""}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"a=1&a=2", "application/x-www-form-urlencoded"),
+        (b"a=%ff", "application/x-www-form-urlencoded"),
+        (b"\xff=1", "application/x-www-form-urlencoded"),
+        (b"novalue", "application/x-www-form-urlencoded"),
+        (b'{"a": 1}', "application/json"),
+        (b"a=1", "text/plain"),
+    ],
+    ids=["repeated", "bad-percent", "bad-utf8", "no-equals", "json", "text"],
+)
+async def test_a_malformed_form_is_400(body: bytes, content_type: str) -> None:
+    """RFC 6749 §3.2: repeated parameters, bad encodings and other types are refused."""
+    async with client() as http:
+        response = await http.post("/form", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_a_form_error_on_an_oauth_path_is_rfc6749_json() -> None:
+    """Under /oauth/ the same error is ``{"error", "error_description"}`` (RFC 6749 §5.2)."""
+    async with client() as http:
+        response = await http.post("/oauth/form", content=b"a=1&a=2",
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    body = json.loads(response.content)
+    assert body["error"] == "invalid_request"
+    assert "more than once" in body["error_description"]
+    assert response.headers["cache-control"] == "no-store"

@@ -1,0 +1,123 @@
+"""Log lines are structured, and no secret survives the redaction step."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from service.observability.logging import REDACTED, configure, redact, scrub
+
+API_KEY = "ak_live_" + "Ab3" * 10
+REFRESH = "rt_" + "Qx-_9" * 8 + "abc"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQ"
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize("secret", [API_KEY, REFRESH, JWT, PEM, "Bearer " + JWT,
+                                    "Basic Y2xpZW50OnNlY3JldA==", "ApiKey " + API_KEY])
+def test_scrub_cuts_a_secret_shaped_substring(secret: str) -> None:
+    """A credential inside any string is cut out, whatever field carries it."""
+    cleaned = scrub(f"failed for {secret} at noon")
+    assert secret not in cleaned
+    assert REDACTED in cleaned
+    assert cleaned.startswith("failed for ")
+
+
+def test_scrub_walks_nested_containers() -> None:
+    """Secrets are found inside dicts, lists and tuples at any depth."""
+    cleaned = scrub({"outer": [{"note": f"key {API_KEY}"}, ("x", REFRESH)]})
+    assert API_KEY not in str(cleaned)
+    assert REFRESH not in str(cleaned)
+
+
+def test_scrub_leaves_ordinary_text_alone() -> None:
+    """Words, ids and numbers that are not credentials pass unchanged."""
+    text = "client c_123 rotated key kid-2024-01 after 15 m"
+    assert scrub(text) == text
+    assert scrub(42) == 42
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["password", "new_password", "client_secret", "refresh_token", "access_token",
+     "api_key", "X-API-Key", "authorization", "cookie", "kek", "private_jwk"],
+)
+def test_redact_replaces_a_credential_named_field(key: str) -> None:
+    """A field named like a credential is redacted whatever its value looks like."""
+    assert redact(None, "info", {key: "hunter2", "event": "x"})[key] == REDACTED
+
+
+@pytest.mark.parametrize("key", ["token_type", "grant_type", "token_type_hint"])
+def test_redact_keeps_safe_fields_that_sound_secret(key: str) -> None:
+    """Protocol vocabulary such as grant_type is not a secret and stays readable."""
+    assert redact(None, "info", {key: "refresh_token"})[key] == "refresh_token"
+
+
+def test_redact_keeps_an_empty_credential_field_visible() -> None:
+    """A missing credential stays visible as missing: that is what an operator debugs."""
+    assert redact(None, "info", {"password": None})["password"] is None
+
+
+def test_redact_scrubs_the_event_and_nested_fields() -> None:
+    """The message itself and nested fields go through the shape check."""
+    event = redact(None, "info", {"event": f"got {API_KEY}", "ctx": {"password": "pw1"}})
+    assert API_KEY not in event["event"]
+    assert event["ctx"] == {"password": REDACTED}
+
+
+@pytest.fixture
+def json_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """JSON logging into the captured stderr, restored afterwards.
+
+    Each test calls configure() itself: it binds sys.stderr as it is at that moment,
+    and pytest swaps that stream between a fixture's set-up and the test."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    yield
+    root.handlers[:], level = saved
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def test_json_format_writes_one_json_object_per_line(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With AUTHD_LOG_FORMAT=json every line is a JSON object with level and time."""
+    configure("json", "info")
+    structlog.get_logger("authd.test").info("hello", answer=42)
+    [line] = capsys.readouterr().err.splitlines()
+    record = json.loads(line)
+    assert record["event"] == "hello"
+    assert record["answer"] == 42
+    assert record["level"] == "info"
+    assert "timestamp" in record
+
+
+def test_stdlib_records_pass_the_same_redaction(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn's and asyncpg's stdlib records are JSON and redacted too."""
+    configure("json", "info")
+    logging.getLogger("uvicorn.error").warning("bad header %s", "Bearer " + JWT)
+    [line] = capsys.readouterr().err.splitlines()
+    record = json.loads(line)
+    assert JWT not in line
+    assert record["logger"] == "uvicorn.error"
+
+
+def test_an_exception_message_is_redacted(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A traceback whose message holds a refresh token is logged without it."""
+    configure("json", "info")
+    try:
+        raise ValueError(f"cannot parse {REFRESH}")
+    except ValueError:
+        structlog.get_logger("authd.test").exception("failed")
+    output = capsys.readouterr().err
+    assert REFRESH not in output
+    assert "ValueError" in output
