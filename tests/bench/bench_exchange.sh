@@ -160,7 +160,9 @@ SIGN="${SIGN%.*}"
 PEER_TOK="n/a"; PEER_PER="n/a"
 if [[ "$PEER" == 1 ]]; then
   log "peer: bench_oidc_provider.sh (c=$CONNS, ${DURATION}s)"
-  PEER_OUT="$(CONNS="$CONNS" DURATION="$DURATION" WARMUP="$WARMUP" bash "$SHARED/bench_oidc_provider.sh" 2>/dev/null)"
+  # The peer answers its own default client (bench-client), not authd's credentials.
+  PEER_OUT="$(env -u CLIENT_ID -u CLIENT_SECRET -u TOKEN_PATH -u TOKEN_SCOPE CONNS="$CONNS" \
+    DURATION="$DURATION" WARMUP="$WARMUP" bash "$SHARED/bench_oidc_provider.sh" 2>/dev/null)"
   PEER_TOK="$(tail -1 <<<"$PEER_OUT" | sed -n 's/.*: \([0-9]*\) tokens\/s.*/\1/p')"
   PEER_PER="$(awk -v c="$CONNS" '$1==c{print $NF}' <<<"$PEER_OUT")"
 fi
