@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 AUTHD  := $(BIN)/authd
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench lock clean
+.PHONY: run test lint typecheck bench fuzz lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	bash tests/bench/run.sh
+
+## schemathesis against a live server, driven by /openapi.json: no 5xx, every
+## response as documented. Bounded: FUZZ_EXAMPLES test cases per operation.
+FUZZ_EXAMPLES ?= 30
+fuzz: $(STAMP)
+	bash tests/services.sh
+	$(BIN)/python -m tests.fuzz.run --max-examples $(FUZZ_EXAMPLES)
 
 ## Re-pin every dependency from pyproject.toml into requirements.lock.
 lock:

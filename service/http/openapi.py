@@ -100,8 +100,9 @@ def _path_param(name: str, description: str) -> Schema:
             "schema": {"type": "string", "minLength": 1}}
 
 
-SCOPES = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-          "description": "space-separated string or list of scope tokens"}
+_SCOPE_TOKEN = {"type": "string", "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$"}
+SCOPES = {"oneOf": [{"type": "string"}, {"type": "array", "items": _SCOPE_TOKEN}],
+          "description": "space-separated string or list of RFC 6749 §3.3 scope tokens"}
 DURATION = {"oneOf": [{"type": "string", "examples": ["90d", "24h"]}, {"type": "number"}],
             "description": "a duration such as 90d, 24h, 15m, or seconds"}
 TIME = {"type": ["number", "null"], "description": "Unix seconds"}
@@ -250,7 +251,12 @@ _REFRESH_BODY: Schema = {"type": "object", "additionalProperties": False,
                          "properties": {"refresh_token": {"type": "string"}}}
 _CREDENTIALS: Schema = {
     "type": "object", "required": ["email", "password"], "additionalProperties": False,
-    "properties": {"email": {"type": "string"}, "password": {"type": "string"}},
+    "properties": {
+        "email": {"type": "string", "format": "email", "maxLength": 254},
+        "password": {"type": "string", "minLength": 8,
+                     "description": "8 characters or more; at most AUTHD_PASSWORD_MAX_BYTES "
+                                    "bytes of UTF-8"},
+    },
 }
 _TOKEN_OK = _ok("a token (RFC 6749 §5.1)", _ref("TokenResponse"), headers=NO_STORE)
 
@@ -353,7 +359,8 @@ PATHS: dict[str, Schema] = {
     "/admin/clients": {
         "post": _admin("create a client", {"201": _ok("the client", _ref("Client"))}, body={
             "type": "object", "required": ["name"],
-            "properties": {"name": {"type": "string", "minLength": 1}, "scopes": SCOPES,
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                           "scopes": SCOPES,
                            "audiences": SCOPES, "token_ttl": DURATION}}),
         "get": _admin("list clients", {"200": _ok("every client", {
             "type": "object", "required": ["clients"],
