@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -168,12 +169,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     load_kek(settings)  # fail before forking when the KEK is unusable
+    created_metrics_dir: str | None = None
     if workers > 1:
         # Workers are spawned as fresh interpreters, so they see this before they
         # import prometheus_client; one worker runs in this process, whose metrics
         # module is already imported, and keeps the ordinary in-memory registry.
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="authd-metrics-")
+            created_metrics_dir = tempfile.mkdtemp(prefix="authd-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = created_metrics_dir
         else:
             for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
                 stale.unlink()
@@ -185,23 +188,29 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
                "ssl_keyfile": str(settings.tls_key_file),
                "ssl_ciphers": TLS12_CIPHERS}
     trusted = ",".join(str(n) for n in settings.trusted_proxies) or "127.0.0.1"
-    uvicorn.run(
-        "service.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=trusted,
-        timeout_graceful_shutdown=10,
-        server_header=False,
-        **ssl,
-    )
+    try:
+        uvicorn.run(
+            "service.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=trusted,
+            timeout_graceful_shutdown=10,
+            server_header=False,
+            **ssl,
+        )
+    finally:
+        # The multi-worker supervisor returns once its workers stopped; a folder made
+        # here is ours to remove, or one per start would pile up in /tmp.
+        if created_metrics_dir is not None:
+            shutil.rmtree(created_metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.servers import Server
 
@@ -54,9 +55,13 @@ def access_lines(server: Server, request_id: str, timeout: float = 5.0) -> list[
         time.sleep(0.05)
 
 
-def test_every_log_line_is_json(start_server: StartServer, embedded_env: dict[str, str]) -> None:
-    """With AUTHD_LOG_FORMAT=json, uvicorn's lines and ours are all JSON objects."""
-    server = start_server({**embedded_env, "AUTHD_LOG_FORMAT": "json"})
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_log_line_is_json(
+    start_server: StartServer, embedded_env: dict[str, str], workers: int
+) -> None:
+    """With AUTHD_LOG_FORMAT=json, uvicorn's lines and ours are all JSON objects,
+    from the supervisor and from every worker."""
+    server = start_server({**embedded_env, "AUTHD_LOG_FORMAT": "json"}, workers=workers)
     httpx.get(server.base_url + "/nowhere")
     server.stop()
     lines = [line for line in server.logs().splitlines() if line.strip()]
