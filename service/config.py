@@ -230,6 +230,7 @@ class Settings:
     allow_http_issuer: bool = True
     log_format: str = "console"
     log_level: str = "info"
+    anomaly_policy: str = "log"
 
     @property
     def embedded(self) -> bool:
@@ -302,6 +303,7 @@ class Settings:
         read("AUTHD_ALLOW_HTTP_ISSUER", "allow_http_issuer", _bool)
         read("AUTHD_LOG_FORMAT", "log_format", _choice("json", "console"))
         read("AUTHD_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"))
+        read("AUTHD_ANOMALY_POLICY", "anomaly_policy", _choice("log", "step_up", "deny"))
 
         if "issuer" not in values:
             scheme = "https" if "tls_cert_file" in values else "http"

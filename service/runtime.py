@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from service.revocation.service import RevocationService  # revocation
     from service.apikeys.exchange import Exchange  # apikeys
     from service.apikeys.keys import ApiKeyService  # apikeys
+    from service.anomaly.service import AnomalyService  # mfa
+    from service.mfa.service import MfaService  # mfa
 
 log = structlog.get_logger("authd.runtime")
 
@@ -64,6 +66,9 @@ class Runtime:
     api_key_exchange: Exchange = field(init=False)
     # --- sessions fields ---
     sessions: SessionService = field(init=False)
+    # --- mfa fields ---
+    anomaly: AnomalyService = field(init=False)
+    mfa: MfaService = field(init=False)
 
     def redis_key(self, *parts: str) -> str:
         """Every Redis key carries the deployment's prefix (tests: one per run)."""

@@ -39,6 +39,12 @@ def domain_routes() -> list[BaseRoute]:
 
     sessions_grants()
     routes.extend(sessions_routes)
+    # --- mfa routes ---
+    from service.anomaly.handlers import routes as anomaly_routes
+    from service.mfa.handlers import routes as mfa_routes
+
+    routes.extend(mfa_routes)
+    routes.extend(anomaly_routes)
     # --- openapi routes ---
     from service.http.openapi import routes as openapi_routes
 
@@ -64,6 +70,10 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     from service.sessions.cli import register as register_sessions
 
     register_sessions(sub)
+    # --- mfa cli --- (``users mfa-reset/logins/anomalies`` are added by sessions' cli)
+    from service.anomaly.cli import register as register_anomaly
+
+    register_anomaly(sub)
     # --- audit cli ---
     return None
 
@@ -86,4 +96,10 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     from service.sessions.wiring import wire as wire_sessions
 
     await wire_sessions(runtime, serving=serving)
+    # --- mfa wire --- (anomaly first: the MFA step uses its login monitor)
+    from service.anomaly.wiring import wire as wire_anomaly
+    from service.mfa.wiring import wire as wire_mfa
+
+    await wire_anomaly(runtime, serving=serving)
+    await wire_mfa(runtime, serving=serving)
     return None

@@ -54,6 +54,13 @@ class Issuer(Protocol):
     ) -> IssuedTokenLike: ...
 
 
+class SourceMonitor(Protocol):
+    """The anomaly domain's hook (service/anomaly/monitor.py): notes where a key is
+    used from and raises InvalidClient when the policy refuses that source."""
+
+    async def check(self, key_id: str, client_id: str, ip: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ExchangeRequest:
     """One token request, as read from HTTP. ``client_id`` is set by the OAuth form:
@@ -83,6 +90,7 @@ class Exchange:
         self._audit = audit
         self._failed_rate = settings.failed_auth_rate
         self._default_rate = settings.api_key_default_rate
+        self.monitor: SourceMonitor | None = None
 
     async def exchange(self, request: ExchangeRequest) -> bytes:
         """The RFC 6749 §5.1 response body, or an AuthdError."""
@@ -91,6 +99,12 @@ class Exchange:
             raise RateLimited(retry)
         verified = await self._authenticate(request)
         key, client = verified.key, verified.client
+        if self.monitor is not None:
+            try:
+                await self.monitor.check(key.id, client.id, request.ip)
+            except InvalidClient as exc:
+                await self.refused(request.ip, request.grant, exc.code, "source_not_allowed")
+                raise
         retry = await self._limiter.hit(API_KEY_LIMIT, key.id, key.rate or self._default_rate)
         if retry is not None:
             raise RateLimited(retry)

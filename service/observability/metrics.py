@@ -73,6 +73,11 @@ DENYLIST_FALLBACK = Counter(
     "authd_denylist_fallback_total",
     "Denylist checks answered from the database because Redis failed.",
 )
+AUTH_ANOMALIES = Counter(
+    "authd_auth_anomalies_total",
+    "Unusual logins or API-key uses, by kind (login, apikey) and reason.",
+    ["kind", "reason"],
+)
 AUDIT_DROPPED = Counter(
     "authd_audit_write_failures_total", "Audit or last-use batches that failed to write."
 )

@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action = actions.add_parser(name, help=text)
         action.add_argument("user", help="user id or email")
         action.set_defaults(handler=handler)
+    # MFA and anomaly actions on users (issue 9): mfa-reset, mfa, logins, anomalies.
+    from service.anomaly.cli import register_user_actions as anomaly_actions
+    from service.mfa.cli import register_user_actions as mfa_actions
+
+    mfa_actions(actions)
+    anomaly_actions(actions)
 
 
 def _password_from_stdin() -> str:

@@ -14,6 +14,7 @@ from service.errors import InvalidRequest, InvalidToken
 from service.http.context import client_ip, runtime_of
 from service.http.oauth import TokenRequest
 from service.http.requests import field, media_type, read_json
+from service.sessions.login import MfaChallenge
 from service.sessions.refresh import SessionTokens
 from service.sessions.store import User
 
@@ -58,7 +59,26 @@ async def login(request: Request) -> Response:
     tokens = await runtime.sessions.login.login(
         email, password, ip=client_ip(request), user_agent=request.headers.get("user-agent")
     )
+    if isinstance(tokens, MfaChallenge):
+        return mfa_required_response(tokens)
     return _tokens_response(request, tokens)
+
+
+def mfa_required_response(challenge: MfaChallenge) -> Response:
+    """401 ``application/problem+json`` of type ``mfa_required`` (RFC 9457 extension
+    members ``mfa_ticket``, ``expires_in``, ``methods``): the password was right, the
+    second factor goes to ``POST /v1/login/mfa`` with the ticket. 401 rather than 200
+    so that a client that knows nothing of MFA treats it as "not logged in"."""
+    body = {
+        "type": "urn:authd:problem:mfa_required", "title": "A second factor is required",
+        "status": 401, "detail": "send a TOTP or recovery code to /v1/login/mfa",
+        "mfa_ticket": challenge.ticket, "expires_in": challenge.expires_in,
+        "methods": list(challenge.methods),
+    }
+    challenge_header = 'Password realm="authd", error="mfa_required"'
+    return Response(json.dumps(body, separators=(",", ":")).encode(), 401,
+                    {**NO_STORE, "WWW-Authenticate": challenge_header},
+                    "application/problem+json")
 
 
 async def _refresh_token_from(request: Request) -> str:

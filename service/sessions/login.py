@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
+from typing import Protocol
 
 from service.audit.log import AuditLog
 from service.config import Rate
@@ -26,6 +28,33 @@ from service.sessions.store import User, UserStore
 
 MAX_LOCKOUT = 86400.0
 MAX_USER_AGENT = 256
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class MfaChallenge:
+    """The answer to a correct password when a second factor is still needed: a
+    single-use ticket for ``POST /v1/login/mfa``; no token of any kind yet."""
+
+    ticket: str
+    expires_in: int
+    methods: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"MfaChallenge(expires_in={self.expires_in})"
+
+
+class SecondFactor(Protocol):
+    """What the login needs of the MFA domain (service/mfa), attached when it is wired."""
+
+    async def after_password(self, user_id: str, *, ip: str, user_agent: str
+                             ) -> MfaChallenge | None:
+        """None to finish the login now, or the challenge to answer instead."""
+        ...
+
+    async def logged_in(self, user_id: str, *, ip: str, user_agent: str, amr: str,
+                        sid: str) -> None:
+        """A login completed (history for the anomaly signals)."""
+        ...
 
 
 class LoginService:
@@ -43,6 +72,7 @@ class LoginService:
         self._max_failures = max_failures
         self._lockout = lockout
         self._max_bytes = password_max_bytes
+        self.second_factor: SecondFactor | None = None
 
     def lockout_for(self, failures: int) -> float:
         """How long the ``failures``-th consecutive failure locks the account."""
@@ -50,7 +80,7 @@ class LoginService:
         return min(self._lockout * float(1 << extra), MAX_LOCKOUT)
 
     async def login(self, unverified_email: str, unverified_password: str, *, ip: str,
-                    user_agent: str | None) -> SessionTokens:
+                    user_agent: str | None) -> SessionTokens | MfaChallenge:
         password = normalise_password(unverified_password, self._max_bytes)
         email = normalise_email(unverified_email)
         account = hashlib.sha256(email.encode()).hexdigest()[:32]
@@ -79,10 +109,21 @@ class LoginService:
         if user is None or result != "ok":
             await self._failed(user, result, account, ip, agent, now)
             raise InvalidCredentials()
-        await self._succeeded(user, password, now)
+        challenge = None if self.second_factor is None else (
+            await self.second_factor.after_password(user.id, ip=ip, user_agent=agent))
+        # With a second factor to come, the failure count is not reset yet: a caller
+        # who holds the password must not clear the lockout between code guesses.
+        await self._succeeded(user, password, now, reset=challenge is None)
+        if challenge is not None:
+            self._audit.record("login", "mfa_required", subject=user.id, ip=ip,
+                               user_agent=agent)
+            return challenge
         tokens = await self._refresh.start_family(user.id)
         self._audit.record("login", "ok", subject=user.id, ip=ip, user_agent=agent,
-                           sid=tokens.sid)
+                           sid=tokens.sid, amr="pwd")
+        if self.second_factor is not None:
+            await self.second_factor.logged_in(user.id, ip=ip, user_agent=agent, amr="pwd",
+                                               sid=tokens.sid)
         return tokens
 
     async def _failed(self, user: User | None, result: str, account: str, ip: str,
@@ -100,8 +141,9 @@ class LoginService:
             self._audit.record("user.locked", "ok", subject=user.id, ip=ip,
                                failures=failures, locked_until=until)
 
-    async def _succeeded(self, user: User, password: str, now: float) -> None:
-        if user.failed_logins or user.status == "locked":
+    async def _succeeded(self, user: User, password: str, now: float, *,
+                         reset: bool = True) -> None:
+        if reset and (user.failed_logins or user.status == "locked"):
             await self._users.reset_failures(user.id, now)
         if self._hasher.needs_rehash(user.password_hash):
             # Parameters changed since this hash was made: upgrade it now that the

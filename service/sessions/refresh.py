@@ -88,6 +88,14 @@ class SessionTokens:
         return body
 
 
+def authentication_claims(amr: str) -> dict[str, Any]:
+    """``amr`` (RFC 8176 method names) and ``acr`` for a user token: ``aal2`` (NIST SP
+    800-63B) once a one-time password was part of the login, ``aal1`` for a password
+    alone, so that a downstream service can demand the second factor."""
+    methods = amr.split() or ["pwd"]
+    return {"amr": methods, "acr": "aal2" if "otp" in methods else "aal1"}
+
+
 def new_refresh_token() -> str:
     return PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
@@ -128,17 +136,18 @@ class RefreshService:
         self._task: asyncio.Task[None] | None = None
 
     async def _access_token(self, user_id: str, family_id: str, client_id: str,
-                            scope: str) -> Any:
+                            scope: str, amr: str) -> Any:
         return await self._issuer.issue(
             subject=user_id, audience=self._audience, scope=scope,
             client_id=client_id or LOGIN_CLIENT_ID, ttl=self._access_ttl,
-            extra={"sid": family_id},
+            extra={"sid": family_id, **authentication_claims(amr)},
         )
 
     async def start_family(self, user_id: str, *, client_id: str = LOGIN_CLIENT_ID,
-                           scope: str = "") -> SessionTokens:
+                           scope: str = "", amr: str = "pwd") -> SessionTokens:
         """A new session (login): a family whose lifetime is absolute, its first token
-        and an access token carrying the family id as ``sid``."""
+        and an access token carrying the family id as ``sid``; ``amr`` (how the login
+        was authenticated) is kept with the family so refreshed tokens carry it too."""
         now = time.time()
         family_id = "sid_" + secrets.token_urlsafe(16)
         token = new_refresh_token()
@@ -146,9 +155,9 @@ class RefreshService:
         expires_at = now + self._refresh_ttl
         async with self._db.transaction() as tx:
             await self._store.create_family(tx, family_id, user_id, client_id, scope, now,
-                                            expires_at)
+                                            expires_at, amr)
             await self._store.insert_token(tx, digest, family_id, 0, now)
-        access = await self._access_token(user_id, family_id, client_id, scope)
+        access = await self._access_token(user_id, family_id, client_id, scope, amr)
         return SessionTokens(access.token, access.expires_at, token, expires_at, family_id,
                              user_id, scope)
 
@@ -208,7 +217,7 @@ class RefreshService:
             REFRESHES.labels("revoked").inc()
             raise RefreshRejected("session or subject revoked")
         access = await self._access_token(record.user_id, record.family_id, record.client_id,
-                                          record.scopes)
+                                          record.scopes, record.amr)
         REFRESHES.labels(outcome).inc()
         return SessionTokens(access.token, access.expires_at, successor,
                              record.family_expires_at, record.family_id, record.user_id,

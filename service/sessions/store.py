@@ -45,8 +45,8 @@ SET_STATUS = (
 )
 
 INSERT_FAMILY = (
-    "INSERT INTO refresh_families (id, user_id, client_id, scopes, created_at, expires_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    "INSERT INTO refresh_families (id, user_id, client_id, scopes, created_at, expires_at, amr)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
 INSERT_REFRESH = (
     "INSERT INTO refresh_tokens (digest, family_id, generation, issued_at)"
@@ -56,7 +56,7 @@ _REFRESH_VIEW = (
     "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
     " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
     " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
-    " f.revoked_at AS family_revoked_at, u.status AS user_status"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr"
     " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
     " JOIN users u ON u.id = f.user_id WHERE t.digest = $1"
 )
@@ -122,6 +122,7 @@ class RefreshRecord:
     family_expires_at: float
     family_revoked_at: float | None
     user_status: str
+    amr: str = "pwd"  # RFC 8176 methods of the family's login, space separated
 
 
 def _user(row: Row | None) -> User | None:
@@ -190,7 +191,7 @@ class SqlUserStore:
 class RefreshStore(Protocol):
     async def create_family(
         self, conn: Connection, family_id: str, user_id: str, client_id: str, scopes: str,
-        now: float, expires_at: float,
+        now: float, expires_at: float, amr: str = "pwd",
     ) -> None: ...
     async def insert_token(self, conn: Connection, digest: bytes, family_id: str,
                            generation: int, now: float) -> None: ...
@@ -213,9 +214,10 @@ class SqlRefreshStore:
 
     async def create_family(
         self, conn: Connection, family_id: str, user_id: str, client_id: str, scopes: str,
-        now: float, expires_at: float,
+        now: float, expires_at: float, amr: str = "pwd",
     ) -> None:
-        await conn.execute(INSERT_FAMILY, family_id, user_id, client_id, scopes, now, expires_at)
+        await conn.execute(INSERT_FAMILY, family_id, user_id, client_id, scopes, now, expires_at,
+                           amr)
 
     async def insert_token(self, conn: Connection, digest: bytes, family_id: str,
                            generation: int, now: float) -> None:
