@@ -6,14 +6,19 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+import structlog
+
 from service.signing.errors import KeyUnsealable
 from service.signing.issuer import TokenIssuer
 from service.signing.keyring import KeyRing
 from service.signing.rotation import KeyRotation, RotationPolicy
 from service.signing.store import SqlSigningKeyStore
+from service.store import StorageUnavailable
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
+
+log = structlog.get_logger("authd.signing")
 
 # uvicorn's exit status for "the application failed to start": the multi-worker
 # supervisor stops instead of restarting a worker that would fail the same way.
@@ -42,6 +47,10 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     try:
         await rotation.ensure_keys()
         await keys.refresh(force=True)
+    except StorageUnavailable:
+        # Come up anyway: /readyz answers 503 (no database, no signing key) and the
+        # rotation loop loads or creates the key set once the database answers.
+        log.warning("signing.startup_deferred", reason="storage unavailable")
     except KeyUnsealable as exc:
         # Starlette would hand uvicorn a traceback to print; an operator needs one
         # line naming the key, and a non-zero exit, not a server without keys.

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 import httpx
-import pytest
 
 from tests.support.databases import REDIS_URL
 from tests.support.forwarder import Forwarder
@@ -97,11 +96,6 @@ def test_readyz_names_redis_while_redis_is_down_and_recovers(
     wait_for_status(server, "/readyz", 200)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/signing/wiring.py runs ensure_keys() in the lifespan and lets "
-    "StorageUnavailable abort start-up; it should retry in the background instead",
-)
 def test_a_server_started_during_a_postgres_outage_comes_up_and_recovers(
     start_server: StartServer, server_env: dict[str, str], pg_forwarder: Forwarder
 ) -> None:
