@@ -1,0 +1,57 @@
+"""The verifier as a distribution: its declared dependencies and what importing it loads."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+VERIFIER = Path(__file__).resolve().parents[2] / "verifier"
+
+
+def requirements() -> dict[str, Requirement]:
+    project = tomllib.loads((VERIFIER / "pyproject.toml").read_text())["project"]
+    parsed = [Requirement(line) for line in project["dependencies"]]
+    return {re.sub(r"[-_.]+", "-", req.name).lower(): req for req in parsed}
+
+
+def test_runtime_dependencies_are_exactly_pyjwt_cryptography_httpx() -> None:
+    """The distribution depends on PyJWT, cryptography and httpx, and nothing else."""
+    assert set(requirements()) == {"pyjwt", "cryptography", "httpx"}
+
+
+def test_dependency_floors_are_recent() -> None:
+    """PyJWT >= 2.10 and a cryptography release from the last year (>= 46.0.4) are required."""
+    reqs = requirements()
+    assert not reqs["pyjwt"].specifier.contains(Version("2.9.0"))
+    assert reqs["pyjwt"].specifier.contains(Version("2.10.0"))
+    assert not reqs["cryptography"].specifier.contains(Version("46.0.3"))
+    assert reqs["cryptography"].specifier.contains(Version("46.0.4"))
+
+
+def test_distribution_metadata() -> None:
+    """The distribution is named authd-verifier, needs Python >= 3.11 and ships py.typed."""
+    project = tomllib.loads((VERIFIER / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "authd-verifier"
+    assert project["requires-python"] == ">=3.11"
+    assert (VERIFIER / "src" / "authd_verifier" / "py.typed").is_file()
+
+
+def test_import_loads_no_server_dependencies() -> None:
+    """Importing every public module loads none of starlette, asyncpg, redis, argon2, service."""
+    code = (
+        "import sys\n"
+        "import authd_verifier, authd_verifier.middleware, authd_verifier.testing\n"
+        "import authd_verifier.revocation, authd_verifier.jwks\n"
+        "banned = ('starlette', 'asyncpg', 'redis', 'argon2', 'service', 'structlog')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in banned))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
