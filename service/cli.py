@@ -73,7 +73,12 @@ def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 
 def emit(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
+        result = {k: v for k, v in result.items() if k != "message"}
         print(json.dumps(result, default=str, separators=(",", ":")))
+        return
+    if "message" in result:
+        if result["message"]:
+            print(result["message"])
         return
     for key, value in result.items():
         if isinstance(value, list):

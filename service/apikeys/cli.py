@@ -79,11 +79,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k_rotate.set_defaults(handler=rotate_key)
 
 
-async def bootstrap(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any] | None:
+async def bootstrap(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
     issued = await runtime.apikeys.bootstrap(if_absent=args.if_absent, actor=ACTOR)
     if issued is None:
-        return None
-    return issued.as_dict()
+        # Human output stays silent on later starts of `make run`; --json still
+        # prints its one object.
+        return {"status": "exists", "message": ""}
+    result = issued.as_dict()
+    result["message"] = (
+        f"Admin API key (scope authd:admin), shown once - store it now:\n"
+        f"  {result['api_key']}\n"
+        f"Exchange it: curl -s -X POST -H 'X-API-Key: <key>' {runtime.settings.issuer}/v1/token"
+    )
+    return result
 
 
 async def create_client(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
