@@ -25,17 +25,16 @@ from service.store import Database, open_database
 from service.store.migrate import migrate
 
 if TYPE_CHECKING:
-    pass  # domain service types: signing, revocation, apikeys, sessions
+    from service.anomaly.service import AnomalyService  # mfa
+    from service.apikeys.exchange import Exchange  # apikeys
+    from service.apikeys.keys import ApiKeyService  # apikeys
+    from service.mfa.service import MfaService  # mfa
+    from service.revocation.introspection import TokenInspector  # revocation
+    from service.revocation.service import RevocationService  # revocation
     from service.sessions.service import SessionService  # sessions
     from service.signing.issuer import TokenIssuer  # signing
     from service.signing.keyring import KeyRing  # signing
     from service.signing.rotation import KeyRotation  # signing
-    from service.revocation.introspection import TokenInspector  # revocation
-    from service.revocation.service import RevocationService  # revocation
-    from service.apikeys.exchange import Exchange  # apikeys
-    from service.apikeys.keys import ApiKeyService  # apikeys
-    from service.anomaly.service import AnomalyService  # mfa
-    from service.mfa.service import MfaService  # mfa
 
 log = structlog.get_logger("authd.runtime")
 
