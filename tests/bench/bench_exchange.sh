@@ -12,8 +12,6 @@
 #   DURATION=10 WORKERS="1 2" PEER=0 bash tests/bench/bench_exchange.sh
 #
 # Env: DURATION (15) WARMUP (5) CONNS (64) WORKERS ("1 2") PORT (18500) PEER (1: run the peer)
-#      APP_FACTORY (unset: `authd serve`; else a module:function for uvicorn --factory, to
-#      measure an alternative app wiring with the same settings)
 #      AUTHD_TEST_DATABASE_URL / AUTHD_TEST_REDIS_URL (defaults: the local servers)
 # Last line: "authd exchange: N tokens/s (c=64, W workers) ..."
 set -euo pipefail
@@ -122,14 +120,8 @@ get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $R"; }
 declare -A TOK CPU PER
 for w in $WORKERS; do
   log "starting authd with $w worker(s) on $BASE (PostgreSQL + Redis)"
-  if [[ -n "${APP_FACTORY:-}" ]]; then
-    (cd "$REPO" && exec "$REPO/.venv/bin/uvicorn" "$APP_FACTORY" --factory --host 127.0.0.1 \
-      --port "$PORT" --workers "$w" --loop uvloop --http httptools --no-access-log \
-      --log-level warning) >"$WORK/server-$w.log" 2>&1 &
-  else
-    (cd "$REPO" && exec "$PY" -m service serve --host 127.0.0.1 --port "$PORT" --workers "$w") \
-      >"$WORK/server-$w.log" 2>&1 &
-  fi
+  (cd "$REPO" && exec "$PY" -m service serve --host 127.0.0.1 --port "$PORT" --workers "$w") \
+    >"$WORK/server-$w.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 150); do
     curl -fsS -o /dev/null "$BASE/readyz" 2>/dev/null && break
@@ -177,4 +169,4 @@ for w in $WORKERS; do
        "vs peer tokens/s = $(ratio "${TOK[$w]}" "$PEER_TOK") (target > 1)"
 done
 echo "scaling ${last}w/${first}w tokens/s = $(ratio "${TOK[$last]}" "${TOK[$first]}") (target >= 1.8)"
-echo "authd exchange: ${TOK[$last]} tokens/s (c=$CONNS, $last workers), PostgreSQL + Redis, ${APP_FACTORY:-authd serve}"
+echo "authd exchange: ${TOK[$last]} tokens/s (c=$CONNS, $last workers), PostgreSQL + Redis"

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make bench`: every authd benchmark, loopback only, bounded in time, one after the
+# other so they do not share the cores. Each prints its figures as ratios to rates
+# measured in the same run (openssl speed rsa2048, the raw RSA verify rate, the peer).
+#
+#   make bench                     # all, ~10 minutes on 2 cores
+#   BENCH="exchange jwks" make bench
+#   DURATION=8 make bench          # shorter wrk runs
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+PY="$REPO/.venv/bin/python"
+BENCH="${BENCH:-exchange jwks refresh login_jwks verifier}"
+DURATION="${DURATION:-10}"
+OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+bash "$REPO/tests/services.sh" >/dev/null
+
+section() { printf '\n===== %s =====\n' "$1"; }
+for name in $BENCH; do
+  case "$name" in
+    exchange)
+      section "API-key exchange (DESIGN §7), 1 and 2 workers, beside the peer"
+      DURATION="$DURATION" bash "$HERE/bench_exchange.sh" 2>"$OUT/exchange.err" | tee "$OUT/exchange.txt" ;;
+    jwks)
+      section "JWKS on one worker vs the exchange"
+      bash "$HERE/bench_jwks.sh" --duration "$DURATION" 2>"$OUT/jwks.err" | tee "$OUT/jwks.txt" ;;
+    refresh)
+      section "Refresh rotation per server CPU-second"
+      "$PY" "$HERE/bench_refresh.py" --seconds "$DURATION" 2>"$OUT/refresh.err" | tee "$OUT/refresh.txt" ;;
+    login_jwks)
+      section "JWKS while logins run flat out"
+      "$PY" "$HERE/bench_login_jwks.py" --seconds "$DURATION" 2>"$OUT/login_jwks.err" | tee "$OUT/login_jwks.txt" ;;
+    verifier)
+      section "Verifier library, first-seen tokens vs raw RSA verify"
+      "$PY" "$REPO/verifier/bench/bench_verify.py" 2>"$OUT/verifier.err" | tee "$OUT/verifier.txt" ;;
+    floor)
+      section "Python floor (../shared/bench): Starlette + PyJWT, one worker"
+      DURATION="$DURATION" CONNS=64 bash "$REPO/../shared/bench/bench_python_floor.sh" 2>"$OUT/floor.err" | tee "$OUT/floor.txt" ;;
+    *) echo "unknown benchmark: $name" >&2; exit 2 ;;
+  esac
+done
+echo
+echo "outputs and logs: $OUT"
