@@ -100,6 +100,12 @@ def new_refresh_token() -> str:
     return PREFIX + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
+def successor_associated(spent_digest: bytes) -> str:
+    """Associated data of a sealed successor: the digest of the token it succeeds, so
+    a sealed successor copied onto another row does not open."""
+    return spent_digest.hex()
+
+
 def digest_of(unverified_token: str) -> bytes | None:
     """The storage digest, or None for anything that is not a refresh token's shape
     (refused without touching storage)."""
@@ -183,7 +189,7 @@ class RefreshService:
                 if record.spent_at is None:
                     successor = new_refresh_token()
                     successor_digest = hashlib.sha256(successor.encode()).digest()
-                    sealed = self._kek.seal(successor.encode(), digest.hex())
+                    sealed = self._kek.seal(successor.encode(), successor_associated(digest))
                     if not await self._store.spend(tx, digest, now, successor_digest, sealed):
                         raise RefreshRejected("spent concurrently")  # excluded by the row lock
                     await self._store.insert_token(tx, successor_digest, record.family_id,
@@ -244,10 +250,13 @@ class RefreshService:
         if await self._store.spent_at(tx, record.successor_digest) is not None:
             return None
         try:
-            return self._kek.open(record.successor_sealed, digest.hex()).decode()
+            return self._kek.open(record.successor_sealed, successor_associated(digest)).decode()
         except SealError:
+            # Sealed by a replica on another KEK (during a KEK rotation): this is the
+            # benign retry, so it is refused without revoking the family.
             log.error("refresh.successor_unsealable", sid=record.family_id)
-            return None
+            REFRESHES.labels("invalid").inc()
+            raise RefreshRejected("the refresh token was already used") from None
 
     async def revoke_family(self, family_id: str, reason: str) -> bool:
         """Revoke a family and deny its access tokens (``sid``) in one transaction."""

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.cli import CommandError
+from service.config import ConfigError
+from service.signing.kek import Kek, decode_kek
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -28,6 +32,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     revoke = actions.add_parser("revoke", help="remove a compromised key from the JWKS now")
     revoke.add_argument("kid")
     revoke.set_defaults(handler=revoke_key)
+    rewrap = actions.add_parser(
+        "rewrap",
+        help="re-encrypt every sealed secret under a new KEK (the current one is "
+        "AUTHD_KEK / AUTHD_KEK_FILE)",
+    )
+    rewrap.add_argument(
+        "--new-kek-file", metavar="PATH",
+        help="file holding the new KEK (base64 of 32 bytes); else AUTHD_NEW_KEK",
+    )
+    rewrap.set_defaults(handler=rewrap_keys)
 
 
 def _when(value: float | None) -> str | None:
@@ -57,3 +71,33 @@ async def revoke_key(runtime: Runtime, args: argparse.Namespace) -> dict[str, An
         raise CommandError("a kid is 1-128 characters of A-Z a-z 0-9 _ -")
     change = await runtime.rotation.revoke(kid, actor=ACTOR)
     return {"status": "revoked", **change.as_dict()}
+
+
+def _new_kek(args: argparse.Namespace) -> Kek:
+    """The new KEK from --new-kek-file or AUTHD_NEW_KEK (exactly one of them)."""
+    path = args.new_kek_file
+    env = os.environ.get("AUTHD_NEW_KEK", "").strip()
+    if path and env:
+        raise CommandError("give the new KEK once: --new-kek-file or AUTHD_NEW_KEK, not both")
+    if not path and not env:
+        raise CommandError("the new KEK is missing: --new-kek-file PATH or AUTHD_NEW_KEK")
+    try:
+        if path:
+            try:
+                text = Path(path).read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError):
+                raise CommandError(f"cannot read a KEK from {path}") from None
+            return decode_kek("--new-kek-file", text)
+        return decode_kek("AUTHD_NEW_KEK", env)
+    except ConfigError as exc:
+        raise CommandError(f"the new KEK is not valid: {exc}") from None
+
+
+async def rewrap_keys(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
+    from service.signing.rewrap import rewrap
+    from service.signing.store import SqlSealedStore
+
+    new = _new_kek(args)
+    report = await rewrap(SqlSealedStore(runtime.db), runtime.kek, new,
+                          audit=runtime.audit, actor=ACTOR)
+    return {"status": "rewrapped", **report.as_dict()}

@@ -56,3 +56,10 @@ class KeyNotFound(NotFound):
 class KeyNotRevocable(Conflict):
     def __init__(self, kid: str, state: str) -> None:
         super().__init__(f"signing key {kid} is {state} and cannot be revoked")
+
+
+class RewrapRefused(Conflict):
+    """``authd keys rewrap`` was given a new KEK equal to the current one."""
+
+    def __init__(self) -> None:
+        super().__init__("the new KEK is the current KEK; nothing to re-encrypt")

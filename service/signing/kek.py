@@ -50,7 +50,8 @@ class Kek:
             raise SealError("cannot be opened with this KEK") from None
 
 
-def _decode(variable: str, text: str) -> Kek:
+def decode_kek(variable: str, text: str) -> Kek:
+    """A KEK from its base64 text; ConfigError names ``variable`` when it is not one."""
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -71,13 +72,13 @@ def load_kek(settings: Settings) -> Kek:
     deployment that lost its KEK must fail loudly, never start with a fresh one.
     """
     if settings.kek is not None:
-        return _decode("AUTHD_KEK", settings.kek.reveal())
+        return decode_kek("AUTHD_KEK", settings.kek.reveal())
     if settings.kek_file is not None:
-        return _decode("AUTHD_KEK_FILE", settings.kek_file.read_text())
+        return decode_kek("AUTHD_KEK_FILE", settings.kek_file.read_text())
     path = settings.keys_dir / "kek"
     if not path.exists():
         _create_private_file(path, generate_text() + "\n")
-    return _decode("AUTHD_KEK_FILE", path.read_text())
+    return decode_kek("AUTHD_KEK_FILE", path.read_text())
 
 
 def _create_private_file(path: Path, content: str) -> None:

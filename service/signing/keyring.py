@@ -78,38 +78,55 @@ class KeyRing:
         """Reload if the stored key set changed; True when something was reloaded.
 
         The fingerprint is read before the rows, so a change landing in between is
-        seen again on the next poll rather than missed. A key that does not open
-        under this KEK raises KeyUnsealable and leaves the previous view in place.
+        seen again on the next poll rather than missed.
+
+        A key that does not open under this KEK raises KeyUnsealable. Before any key
+        was loaded (start-up) nothing is installed. Once this process signs, it is a
+        replica still running with the old KEK after ``authd keys rewrap`` (or a key
+        made by a replica with the new one): the public view is installed, signing
+        goes on with the key already in memory while it is still published, and the
+        fingerprint is not kept so that every poll tries again until a restart with
+        the new KEK.
         """
         async with self._lock:
             fingerprint = await self._store.fingerprint()
             if not force and fingerprint == self._fingerprint:
                 return False
             records = await self._store.list_keys()
-            private = await self._open_signing_keys(records)
+            private, unopened = await self._open_signing_keys(records)
             self._install(records, private)
+            if unopened is not None:
+                self._fingerprint = None
+                raise unopened
             self._fingerprint = fingerprint
             return True
 
     async def _open_signing_keys(
         self, records: list[SigningKeyRecord]
-    ) -> dict[str, rsa.RSAPrivateKey]:
-        """The private parts of the active and next keys, opened under the KEK.
+    ) -> tuple[dict[str, rsa.RSAPrivateKey], KeyUnsealable | None]:
+        """The private parts of the active and next keys, opened under the KEK, and
+        the error of the first one that does not open once this process signs.
 
         The next key is opened too, though it does not sign yet: a wrong KEK must
         stop start-up now, not at the promotion weeks later.
         """
         wanted = [r.kid for r in records if r.state in ("active", "next")]
         opened: dict[str, rsa.RSAPrivateKey] = {}
+        unopened: KeyUnsealable | None = None
         for kid in wanted:
             if kid in self._private:
                 opened[kid] = self._private[kid]
                 continue
-            sealed = await self._store.private_sealed(kid)
-            if sealed is None:
-                raise KeyUnsealable(kid)
-            opened[kid] = await asyncio.to_thread(open_private, self._kek, kid, sealed)
-        return opened
+            try:
+                sealed = await self._store.private_sealed(kid)
+                if sealed is None:
+                    raise KeyUnsealable(kid)
+                opened[kid] = await asyncio.to_thread(open_private, self._kek, kid, sealed)
+            except KeyUnsealable as exc:
+                if self.active is None:
+                    raise
+                unopened = unopened or exc
+        return opened, unopened
 
     def _install(
         self, records: list[SigningKeyRecord], private: dict[str, rsa.RSAPrivateKey]
@@ -128,12 +145,17 @@ class KeyRing:
             verifying[record.kid] = public_key_from_jwk(jwk)
         active_record = next((r for r in records if r.state == "active"), None)
         active = None
-        if active_record is not None:
+        if active_record is not None and active_record.kid in private:
             active = ActiveKey(
                 active_record.kid,
                 private[active_record.kid],
                 active_record.activated_at or active_record.created_at,
             )
+        elif (active_record is not None and self.active is not None
+              and self.active.kid in verifying):
+            # The active key does not open under this KEK (see ``refresh``): keep
+            # signing with the one in memory; verifiers accept it while published.
+            active = self.active
         body = json.dumps({"keys": jwks}, separators=(",", ":")).encode()
         # Swap every prepared value in one step of the event loop: a request never
         # sees a body from one key set and an ETag from another.

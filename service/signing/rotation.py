@@ -349,7 +349,10 @@ class KeyRotation:
                 await self._task
 
     async def _on_bus(self, payload: str) -> None:
-        await self._keys.refresh()
+        try:
+            await self._keys.refresh()
+        except KeyUnsealable as exc:
+            log.error("signing.key_unsealable", kid=exc.kid)
 
     async def _run(self) -> None:
         while True:

@@ -167,3 +167,84 @@ class SqlSigningKeyStore:
         if row is None:
             return (0, 0.0)
         return (int(row["n"]), float(row["total"]))
+
+
+# --- every value sealed under the KEK, for ``authd keys rewrap`` -------------------------
+
+SealedKind = Literal["signing_key", "refresh_successor", "totp_secret"]
+SEALED_KINDS: tuple[SealedKind, ...] = ("signing_key", "refresh_successor", "totp_secret")
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SealedValue:
+    """One sealed column value and the identity of its row (kid, token digest or user
+    id), from which the value's associated data is derived."""
+
+    kind: SealedKind
+    key: str | bytes
+    sealed: bytes
+
+    def __repr__(self) -> str:
+        return f"SealedValue(kind={self.kind!r})"
+
+
+class SealedStore(Protocol):
+    def locked(self) -> AbstractAsyncContextManager[SealedStore]:
+        """The same store bound to one transaction holding the key-set lock."""
+        ...
+
+    async def sealed_values(self, kind: SealedKind) -> list[SealedValue]: ...
+
+    async def reseal(self, value: SealedValue, sealed: bytes) -> bool:
+        """Replace ``value`` by ``sealed``; False if the row no longer holds ``value``
+        (changed or erased meanwhile), in which case nothing is written."""
+        ...
+
+
+# Each UPDATE compares the old blob, so a row rewritten or erased between the read and
+# the write (a refresh family revoked, a TOTP enrolment replaced) keeps its new value.
+_SEALED: dict[str, tuple[str, str]] = {
+    "signing_key": (
+        "SELECT kid AS key, private_sealed AS sealed FROM signing_keys"
+        " WHERE private_sealed IS NOT NULL ORDER BY kid",
+        "UPDATE signing_keys SET private_sealed = $3 WHERE kid = $1 AND private_sealed = $2",
+    ),
+    "refresh_successor": (
+        "SELECT digest AS key, successor_sealed AS sealed FROM refresh_tokens"
+        " WHERE successor_sealed IS NOT NULL",
+        "UPDATE refresh_tokens SET successor_sealed = $3"
+        " WHERE digest = $1 AND successor_sealed = $2",
+    ),
+    "totp_secret": (
+        "SELECT user_id AS key, secret_sealed AS sealed FROM mfa_totp ORDER BY user_id",
+        "UPDATE mfa_totp SET secret_sealed = $3 WHERE user_id = $1 AND secret_sealed = $2",
+    ),
+}
+
+
+class SqlSealedStore:
+    def __init__(self, db: Database, conn: Connection | None = None) -> None:
+        self._db = db
+        self._conn: Connection = conn if conn is not None else db
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[SealedStore]:
+        async with self._db.transaction() as tx:
+            await tx.lock(LOCK_NAME)
+            yield SqlSealedStore(self._db, tx)
+
+    def locked(self) -> AbstractAsyncContextManager[SealedStore]:
+        return self._locked()
+
+    async def sealed_values(self, kind: SealedKind) -> list[SealedValue]:
+        rows = await self._conn.fetch(_SEALED[kind][0])
+        return [
+            SealedValue(kind, bytes(row["key"]) if kind == "refresh_successor"
+                        else str(row["key"]), bytes(row["sealed"]))
+            for row in rows
+        ]
+
+    async def reseal(self, value: SealedValue, sealed: bytes) -> bool:
+        return await self._conn.execute(
+            _SEALED[value.kind][1], value.key, value.sealed, sealed
+        ) == 1
