@@ -18,11 +18,21 @@ from service.http.middleware import RequestContextMiddleware
 from service.observability.logging import configure
 from service.runtime import open_runtime
 
+# Starlette tries routes in order; the hot paths (DESIGN §7) are matched first so a
+# token request does not pay a dozen regular-expression misses.
+HOT_PATHS = ("/oauth/token", "/v1/token", "/.well-known/jwks.json")
+
 
 def all_routes() -> list[BaseRoute]:
     from service.wiring import domain_routes
 
-    return [*health.routes, *domain_routes()]
+    routes = [*health.routes, *domain_routes()]
+    routes.sort(key=lambda route: _hot_rank(getattr(route, "path", "")))
+    return routes
+
+
+def _hot_rank(path: str) -> int:
+    return HOT_PATHS.index(path) if path in HOT_PATHS else len(HOT_PATHS)
 
 
 def create_app(settings: Settings) -> Starlette:

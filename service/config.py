@@ -213,6 +213,7 @@ class Settings:
     key_rotation_interval: float = 30 * 86400.0
     jwks_max_age: float = 300.0
     rsa_key_bits: int = 2048
+    signing_threads: int = 0
     api_key_prefix: str = "ak_live"
     api_key_cache_ttl: float = 5.0
     api_key_default_rate: Rate = field(default_factory=lambda: Rate(600, 60.0))
@@ -286,6 +287,7 @@ class Settings:
         )
         read("AUTHD_JWKS_MAX_AGE", "jwks_max_age", _duration_between(0, 86400))
         read("AUTHD_RSA_KEY_BITS", "rsa_key_bits", _rsa_bits)
+        read("AUTHD_SIGNING_THREADS", "signing_threads", _int_between(0, 32))
         read("AUTHD_API_KEY_PREFIX", "api_key_prefix", _api_key_prefix)
         read("AUTHD_API_KEY_CACHE_TTL", "api_key_cache_ttl", _duration_between(0, 300))
         read("AUTHD_API_KEY_DEFAULT_RATE", "api_key_default_rate", parse_rate)

@@ -17,6 +17,7 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 NEW_NETWORK = "new_network"
 NEW_DEVICE = "new_device"
@@ -41,6 +42,7 @@ _PLATFORMS = (
 _PRODUCT = re.compile(r"^([A-Za-z][A-Za-z0-9._-]{0,31})")
 
 
+@lru_cache(maxsize=8192)
 def network_of(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) holding ``ip``; ``unknown`` for anything else."""
     try:

@@ -8,9 +8,9 @@ known after the inner app ran.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 
 import structlog
@@ -41,7 +41,7 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         path = scope["path"]
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         header_id = request_id.encode()
         status = 500
@@ -83,8 +83,9 @@ class RequestContextMiddleware:
             template = route_template(scope, path)
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            HTTP_REQUESTS.labels(template, method, str(status)).inc()
-            HTTP_DURATION.labels(template, method).observe(elapsed)
+            code = str(status)
+            HTTP_REQUESTS.labels(template, method, code).inc()
+            HTTP_DURATION.labels(template, method, code).observe(elapsed)
             log.info(
                 "request",
                 method=method,
@@ -104,6 +105,8 @@ class RequestContextMiddleware:
 
 
 UNMATCHED = "<unmatched>"
+# Top-level routes live as long as the app: their template is found once.
+_TOP_LEVEL: dict[int, str] = {}
 
 
 def route_template(scope: Scope, path: str) -> str:
@@ -117,10 +120,15 @@ def route_template(scope: Scope, path: str) -> str:
     route = scope.get("route")
     if route is None:
         return UNMATCHED
+    known = _TOP_LEVEL.get(id(route))
+    if known is not None:
+        return known
     router = scope.get("router")
     top = getattr(router, "routes", ())
     if any(candidate is route for candidate in top):
-        return str(getattr(route, "path", UNMATCHED))
+        template = str(getattr(route, "path", UNMATCHED))
+        _TOP_LEVEL[id(route)] = template
+        return template
     original = {**scope, "path": path, "root_path": scope.get("app_root_path", ""),
                 "path_params": {}}
     found = _template_under(top, original)

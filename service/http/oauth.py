@@ -16,31 +16,23 @@ repeated parameter — §3.2), and answers with prepared header lists. Errors ar
 from __future__ import annotations
 
 import json
-import os
-import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from service.errors import (
     AuthdError,
     InvalidRequest,
     PayloadTooLarge,
-    TemporarilyUnavailable,
     UnsupportedGrantType,
 )
 from service.observability.metrics import (
-    HTTP_DURATION,
-    HTTP_REQUESTS,
     TOKEN_REQUESTS_FAILED,
     TOKENS_ISSUED,
 )
-from service.store import StorageUnavailable
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -50,8 +42,6 @@ FORM = b"application/x-www-form-urlencoded"
 # deployment's AUTHD_MAX_BODY_BYTES, whichever is smaller.
 MAX_BODY = 16384
 JSON_TYPE = b"application/json"
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]+")
-_log = structlog.get_logger("authd.access")
 
 _TOKEN_HEADERS = [
     (b"content-type", b"application/json"),
@@ -212,113 +202,3 @@ token_endpoint = TokenEndpoint()
 def register_grant(grant_type: str, handler: GrantHandler) -> None:
     """Let a domain answer ``grant_type`` at ``/oauth/token`` (call from wiring)."""
     token_endpoint.register(grant_type, handler)
-
-
-class TokenFastPath:
-    """An ASGI wrapper that sends ``POST`` to the token endpoints straight to them,
-    around Starlette's routing and the generic request middleware.
-
-    Why: on the exchange path the RSA signature should be nearly all the CPU a token
-    costs (DESIGN §7), and the generic stack (routing, per-request structlog access
-    line, uuid request id, middleware layers) costs about half a signature. This
-    wrapper keeps what an operator needs from that stack at a fraction of the cost:
-    the body limit, an ``X-Request-Id`` (echoed when valid, else a random one),
-    ``authd_http_requests_total`` and the duration histogram under the route
-    template, an access line for every refused request (successes are counted and
-    audited in aggregate by the domain), and 503/500 answers that name nothing
-    internal. Every other request passes through untouched.
-    """
-
-    def __init__(self, app: ASGIApp, endpoints: Mapping[str, ASGIApp], *, max_body: int) -> None:
-        self.app = app
-        self._endpoints = dict(endpoints)
-        self._max_body = min(max_body, MAX_BODY)
-        self._requests: dict[tuple[str, int], Any] = {}
-        self._durations = {path: HTTP_DURATION.labels(path, "POST") for path in endpoints}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = None
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self._endpoints.get(scope["path"])
-        if endpoint is None:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        path = scope["path"]
-        request_id = _request_id(scope)
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id)]
-            await send(message)
-
-        try:
-            if _content_length(scope) > self._max_body:
-                await send_error(send_with_id, PayloadTooLarge(
-                    f"the body exceeds {self._max_body} bytes"))
-            else:
-                await endpoint(scope, receive, send_with_id)
-        except StorageUnavailable:
-            await send_error(send_with_id, TemporarilyUnavailable("storage is unavailable"))
-        except Exception:
-            _log.exception("request.crashed", route=path)
-            await send_error(send_with_id, _ServerError())
-        finally:
-            counter = self._requests.get((path, status))
-            if counter is None:
-                counter = self._requests[(path, status)] = HTTP_REQUESTS.labels(
-                    path, "POST", str(status))
-            counter.inc()
-            elapsed = time.perf_counter() - started
-            self._durations[path].observe(elapsed)
-            if status != 200:
-                _log.info("request", method="POST", route=path, status=status,
-                          duration_ms=round(elapsed * 1000, 2),
-                          request_id=request_id.decode())
-
-
-class _ServerError(AuthdError):
-    status = 500
-    code = "server_error"
-    title = "internal error"
-
-
-def _request_id(scope: Scope) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            if 0 < len(value) <= 128 and _REQUEST_ID.fullmatch(value):
-                return bytes(value)
-            break
-    return os.urandom(12).hex().encode()
-
-
-def _content_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
-
-
-def fast_token_paths(app: ASGIApp, max_body: int) -> TokenFastPath:
-    """Wrap ``app`` so the token endpoints take the short way (see TokenFastPath)."""
-    from service.apikeys.handlers import ApiKeyTokenEndpoint
-
-    return TokenFastPath(
-        app, {"/oauth/token": token_endpoint, "/v1/token": ApiKeyTokenEndpoint()},
-        max_body=max_body,
-    )
-
-
-def create_app_from_env() -> ASGIApp:
-    """``service.app.create_app_from_env`` with the token fast path in front: the
-    uvicorn factory the lead may adopt in ``service/app.py`` (one line); until then
-    the token endpoints run as ordinary routes under the generic middleware."""
-    from service.app import create_app_from_env as create_service_app
-    from service.config import Settings
-
-    return fast_token_paths(
-        create_service_app(), Settings.from_env(os.environ).max_body_bytes
-    )

@@ -28,8 +28,8 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_DURATION = Histogram(
     "authd_http_request_duration_seconds",
-    "Time to answer an HTTP request, by route template and method.",
-    ["route", "method"],
+    "Time to answer an HTTP request, by route template, method and status.",
+    ["route", "method", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 

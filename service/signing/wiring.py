@@ -38,7 +38,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
         store, runtime.kek, keys, policy,
         bits=settings.rsa_key_bits, audit=runtime.audit, bus=runtime.bus,
     )
-    issuer = TokenIssuer(keys, issuer=settings.issuer)
+    issuer = TokenIssuer(keys, issuer=settings.issuer, threads=settings.signing_threads)
     runtime.keys, runtime.issuer, runtime.rotation = keys, issuer, rotation
     runtime.readiness["signing_key"] = keys.ready
     runtime.on_close(issuer.close)

@@ -41,7 +41,7 @@ def test_requests_are_counted_by_route_template_method_and_status(
     httpx.get(server.base_url + "/healthz")
     assert requests_total(server, "/healthz") == before + 1
     histogram = ("authd_http_request_duration_seconds_count",
-                 (("method", "GET"), ("route", "/healthz")))
+                 (("method", "GET"), ("route", "/healthz"), ("status", "200")))
     assert samples(server)[histogram] >= 1
 
 
