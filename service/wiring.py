@@ -45,6 +45,10 @@ def domain_routes() -> list[BaseRoute]:
 
     routes.extend(mfa_routes)
     routes.extend(anomaly_routes)
+    # --- audit routes ---
+    from service.audit.handlers import routes as audit_routes
+
+    routes.extend(audit_routes)
     # --- openapi routes ---
     from service.http.openapi import routes as openapi_routes
 
@@ -75,7 +79,9 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     register_anomaly(sub)
     # --- audit cli ---
-    return None
+    from service.audit.cli import register as register_audit
+
+    register_audit(sub)
 
 
 async def wire(runtime: Runtime, *, serving: bool) -> None:
