@@ -223,6 +223,74 @@ SCHEMAS: dict[str, Schema] = {
                        "status": {"type": "string"}, "failed_logins": {"type": "integer"},
                        "locked_until": TIME, "created_at": TIME},
     },
+    "MfaRequired": {
+        "allOf": [_ref("Problem"), {
+            "type": "object",
+            "required": ["type", "mfa_ticket", "expires_in", "methods"],
+            "properties": {
+                "type": {"const": "urn:authd:problem:mfa_required"},
+                "status": {"const": 401},
+                "mfa_ticket": {"type": "string", "pattern": "^mt_[A-Za-z0-9_-]{43}$",
+                               "description": "single use; send to POST /v1/login/mfa"},
+                "expires_in": {"type": "integer", "minimum": 0,
+                               "description": "seconds the ticket stays valid (300)"},
+                "methods": {"type": "array", "minItems": 1, "items": {
+                    "enum": ["otp", "recovery_code"]}},
+            },
+        }],
+        "description": "the password was right; a second factor is required",
+    },
+    "MfaStatus": {
+        "type": "object",
+        "required": ["user_id", "totp", "activated_at", "recovery_codes_left"],
+        "properties": {"user_id": {"type": "string"},
+                       "totp": {"enum": ["none", "pending", "active"]},
+                       "activated_at": TIME,
+                       "recovery_codes_left": {"type": "integer", "minimum": 0}},
+    },
+    "TotpEnrolment": {
+        "type": "object",
+        "required": ["secret", "otpauth_uri", "state", "digits", "period", "algorithm"],
+        "properties": {"secret": {"type": "string", "description": "base32; shown once"},
+                       "otpauth_uri": {"type": "string", "pattern": "^otpauth://totp/"},
+                       "state": {"const": "pending"}, "digits": {"type": "integer"},
+                       "period": {"type": "integer"}, "algorithm": {"const": "SHA1"}},
+    },
+    "RecoveryCodes": {
+        "type": "object", "required": ["recovery_codes"],
+        "properties": {"recovery_codes": {
+            "type": "array", "items": {"type": "string"},
+            "description": "shown in this answer only; each works once"}},
+    },
+    "LoginRecord": {
+        "type": "object", "required": ["at", "ip", "network", "device", "amr", "reasons"],
+        "properties": {"at": {"type": "number"}, "ip": {"type": "string"},
+                       "network": {"type": "string"}, "device": {"type": "string"},
+                       "amr": {"type": "array", "items": {"type": "string"}},
+                       "reasons": {"type": "array", "items": {"type": "string"}}},
+    },
+    "LoginAnomaly": {
+        "type": "object",
+        "required": ["at", "ip", "outcome", "reasons", "network", "device"],
+        "properties": {"at": {"type": "number"}, "ip": {"type": ["string", "null"]},
+                       "outcome": {"type": "string"},
+                       "reasons": {"type": "array", "items": {"type": "string"}},
+                       "network": {"type": ["string", "null"]},
+                       "device": {"type": ["string", "null"]}},
+    },
+    "KeyNetworks": {
+        "type": "object", "required": ["key_id", "allowed_cidrs", "networks"],
+        "properties": {
+            "key_id": {"type": "string"},
+            "allowed_cidrs": {"type": ["array", "null"], "items": {"type": "string"},
+                              "description": "null: usable from anywhere"},
+            "networks": {"type": "array", "items": {
+                "type": "object", "required": ["network", "first_seen", "last_seen"],
+                "properties": {"network": {"type": "string"},
+                               "first_seen": {"type": "number"},
+                               "last_seen": {"type": "number"}}}},
+        },
+    },
 }
 
 _TOKEN_FORM: Schema = {
@@ -259,6 +327,53 @@ _CREDENTIALS: Schema = {
     },
 }
 _TOKEN_OK = _ok("a token (RFC 6749 §5.1)", _ref("TokenResponse"), headers=NO_STORE)
+_WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+_LOGIN_401 = {
+    "description": "a second factor is required (`urn:authd:problem:mfa_required`, "
+                   "with `mfa_ticket`, `expires_in`, `methods`), or the credentials "
+                   "were refused",
+    "headers": _WWW_AUTHENTICATE,
+    "content": _content({"anyOf": [_ref("MfaRequired"), _ref("Problem")]}, PROBLEM),
+}
+_CODE: Schema = {"type": "string", "description": "the current 6-digit TOTP code"}
+_RECOVERY_CODE: Schema = {"type": "string", "description": "one unused recovery code"}
+_ONE_CODE: Schema = {"oneOf": [
+    {"type": "object", "required": ["code"], "additionalProperties": False,
+     "properties": {"code": _CODE}},
+    {"type": "object", "required": ["recovery_code"], "additionalProperties": False,
+     "properties": {"recovery_code": _RECOVERY_CODE}},
+], "description": "exactly one of code and recovery_code"}
+_CODE_ONLY: Schema = {"type": "object", "required": ["code"], "additionalProperties": False,
+                      "properties": {"code": _CODE}}
+_MFA_LOGIN: Schema = {"oneOf": [
+    {"type": "object", "required": ["mfa_ticket", "code"], "additionalProperties": False,
+     "properties": {"mfa_ticket": {"type": "string"}, "code": _CODE}},
+    {"type": "object", "required": ["mfa_ticket", "recovery_code"],
+     "additionalProperties": False,
+     "properties": {"mfa_ticket": {"type": "string"}, "recovery_code": _RECOVERY_CODE}},
+], "description": "the ticket of the mfa_required answer and exactly one of code and "
+                  "recovery_code"}
+USER: list[Schema] = [{"bearerAuth": []}]
+
+
+def _user_op(summary: str, responses: Schema, *, body: Schema | None = None) -> Schema:
+    """An operation on the signed-in user's own factors: a login access token."""
+    operation: Schema = {
+        "tags": ["mfa"], "summary": summary, "security": USER,
+        "description": "Requires the user's own login access token (`Authorization: "
+                       "Bearer`, a token with a `sid`); a client's token is refused "
+                       "with 403 `user_token_required`. Failed codes count against the "
+                       "user and the address (429 when over budget) and towards the "
+                       "account lockout.",
+        "responses": {**responses, **_problems()},
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _content(body)}
+    return operation
+
+
+_LIMIT = {"name": "limit", "in": "query", "required": False,
+          "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20}}
 
 PATHS: dict[str, Schema] = {
     "/healthz": {"get": {"tags": ["operations"], "summary": "liveness",
@@ -302,9 +417,47 @@ PATHS: dict[str, Schema] = {
     }},
     "/v1/login": {"post": {
         "tags": ["public"], "summary": "email + password → access and refresh token",
+        "description": "An MFA-enrolled user gets 401 `mfa_required` with a ticket "
+                       "for `POST /v1/login/mfa` (under `AUTHD_ANOMALY_POLICY=step_up` "
+                       "only when the login is unfamiliar).",
         "requestBody": {"required": True, "content": _content(_CREDENTIALS)},
-        "responses": {"200": _TOKEN_OK, **_problems()},
+        "responses": {"200": _TOKEN_OK, "401": _LOGIN_401, **_problems()},
     }},
+    "/v1/login/mfa": {"post": {
+        "tags": ["public", "mfa"], "summary": "a login's second step: ticket + TOTP or "
+                                              "recovery code → tokens",
+        "description": "Every failure (unknown, expired or spent ticket, wrong code, "
+                       "locked account) is the same 401 `mfa_rejected`.",
+        "requestBody": {"required": True, "content": _content(_MFA_LOGIN)},
+        "responses": {"200": _TOKEN_OK,
+                      "401": {"description": "the ticket or code is invalid, expired or "
+                                             "already used (`mfa_rejected`)",
+                              "headers": _WWW_AUTHENTICATE,
+                              "content": _content(_ref("Problem"), PROBLEM)},
+                      **_problems()},
+    }},
+    "/v1/mfa": {"get": _user_op("the signed-in user's MFA state",
+                                {"200": _ok("the state", _ref("MfaStatus"), headers=NO_STORE)})},
+    "/v1/mfa/totp/enroll": {"post": _user_op(
+        "start (or restart) a TOTP enrolment; 409 when one is active",
+        {"200": _ok("the secret, shown once; pending until verified", _ref("TotpEnrolment"),
+                    headers=NO_STORE)})},
+    "/v1/mfa/totp/verify": {"post": _user_op(
+        "complete a pending enrolment (→ the recovery codes, shown once) or check a code",
+        {"200": _ok("active", {"oneOf": [
+            {"type": "object", "required": ["state", "recovery_codes"],
+             "properties": {"state": {"const": "active"},
+                            "recovery_codes": {"type": "array", "items": {"type": "string"}}}},
+            {"type": "object", "required": ["state", "verified"],
+             "properties": {"state": {"const": "active"}, "verified": {"const": True}}},
+        ]}, headers=NO_STORE)}, body=_CODE_ONLY)},
+    "/v1/mfa/totp/disable": {"post": _user_op(
+        "turn TOTP off, proving the factor once more (409 when not enrolled)",
+        {"204": {"description": "TOTP and the recovery codes are removed"}}, body=_ONE_CODE)},
+    "/v1/mfa/recovery-codes": {"post": _user_op(
+        "ten new recovery codes for a current TOTP code; the old ones stop working",
+        {"200": _ok("the new codes", _ref("RecoveryCodes"), headers=NO_STORE)},
+        body=_CODE_ONLY)},
     "/v1/refresh": {"post": {
         "tags": ["public"], "summary": "rotate a refresh token (body or cookie)",
         "requestBody": {"required": False, "content": _content(_REFRESH_BODY)},
@@ -413,6 +566,42 @@ PATHS: dict[str, Schema] = {
     "/admin/users/{user}/unlock": {"post": _admin(
         "unlock a locked user", {"200": _ok("the user", _ref("User"))},
         params=[_path_param("user", "user id or email")])},
+    "/admin/users/{user}/mfa": {"get": _admin(
+        "a user's MFA state", {"200": _ok("the state", _ref("MfaStatus"))},
+        params=[_path_param("user", "user id or email")])},
+    "/admin/users/{user}/mfa/reset": {"post": _admin(
+        "remove a user's TOTP and recovery codes (lost device)",
+        {"200": _ok("whether anything was enrolled", {
+            "type": "object", "required": ["user_id", "reset"],
+            "properties": {"user_id": {"type": "string"}, "reset": {"type": "boolean"}}})},
+        params=[_path_param("user", "user id or email")])},
+    "/admin/users/{user}/logins": {"get": _admin(
+        "a user's recent completed logins, newest first",
+        {"200": _ok("the logins", {
+            "type": "object", "required": ["user_id", "logins"],
+            "properties": {"user_id": {"type": "string"},
+                           "logins": {"type": "array", "items": _ref("LoginRecord")}}})},
+        params=[_path_param("user", "user id or email"), _LIMIT])},
+    "/admin/users/{user}/anomalies": {"get": _admin(
+        "a user's `login.anomaly` events, newest first",
+        {"200": _ok("the anomalies", {
+            "type": "object", "required": ["user_id", "anomalies"],
+            "properties": {"user_id": {"type": "string"},
+                           "anomalies": {"type": "array", "items": _ref("LoginAnomaly")}}})},
+        params=[_path_param("user", "user id or email"), _LIMIT])},
+    "/admin/apikeys/{key_id}/networks": {"get": _admin(
+        "the networks (/24 or /48) an API key was used from, and its allowed CIDRs",
+        {"200": _ok("the networks", _ref("KeyNetworks"))},
+        params=[_path_param("key_id", "key id")])},
+    "/admin/apikeys/{key_id}/allowed-cidrs": {"put": _admin(
+        "restrict an API key to source CIDRs (null or [] lifts the restriction)",
+        {"200": _ok("the key's networks and allowed CIDRs", _ref("KeyNetworks"))},
+        params=[_path_param("key_id", "key id")],
+        body={"type": "object", "required": ["allowed_cidrs"], "additionalProperties": False,
+              "properties": {"allowed_cidrs": {
+                  "type": ["array", "null"], "maxItems": 64,
+                  "items": {"type": "string", "examples": ["10.0.0.0/8", "2001:db8::/32"]},
+                  "description": "IPv4/IPv6 networks; host bits are ignored"}}})},
 }
 
 
@@ -430,9 +619,11 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "authd", "version": _version(),
             "description": "Token service: RS256 access tokens, JWKS with safe rotation, "
-                           "API-key exchange, rotating refresh tokens, revocation.",
+                           "API-key exchange, rotating refresh tokens, revocation, "
+                           "TOTP second factor, login and API-key anomaly signals.",
         },
-        "tags": [{"name": "public"}, {"name": "admin"}, {"name": "operations"}],
+        "tags": [{"name": "public"}, {"name": "mfa"}, {"name": "admin"},
+                 {"name": "operations"}],
         "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,

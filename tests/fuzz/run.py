@@ -19,11 +19,15 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import httpx
+import pyotp
 
 from tests.support.databases import REDIS_URL, RUN_ID, create_database, drop_run_databases
 from tests.support.servers import Server, free_port, new_kek
@@ -32,6 +36,10 @@ from tests.support.servers import Server, free_port, new_kek
 # client, revoke or rotate its key): they run in a second pass, after everything else
 # has been exercised with a working credential.
 SELF_LOCKING = r"^/admin/(clients/[^/]+/disable|apikeys/[^/]+/(revoke|rotate))$"
+# The signed-in user's own MFA endpoints take a user's login access token, not the
+# admin key: they run in their own pass, first, with a user enrolled in TOTP (the
+# admin pass revokes signing keys, which invalidates the user's token).
+USER_MFA = r"^/v1/mfa(/|$)"
 CHECKS = ",".join((
     "not_a_server_error",
     "status_code_conformance",
@@ -48,6 +56,24 @@ def schemathesis_executable() -> str:
     if not found:
         sys.exit("fuzz: schemathesis is not installed (it is a dev dependency: make install)")
     return found
+
+
+def enrolled_user_token(base_url: str, admin_key: str) -> str:
+    """A login access token of a fresh user with an active TOTP enrolment, so that
+    the /v1/mfa operations are exercised past authentication and enrolment."""
+    email, password = f"fuzz-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(16)
+    with httpx.Client(base_url=base_url, timeout=10) as http:
+        http.post("/admin/users", json={"email": email, "password": password},
+                  headers={"X-API-Key": admin_key}).raise_for_status()
+        login = http.post("/v1/login", json={"email": email, "password": password})
+        login.raise_for_status()
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        enrolment = http.post("/v1/mfa/totp/enroll", headers=bearer)
+        enrolment.raise_for_status()
+        code = pyotp.TOTP(enrolment.json()["secret"]).now()
+        http.post("/v1/mfa/totp/verify", json={"code": code}, headers=bearer
+                  ).raise_for_status()
+    return str(login.json()["access_token"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         # The fuzzer sends thousands of failing credentials from one address.
         "AUTHD_FAILED_AUTH_RATE": "100000/m",
         "AUTHD_API_KEY_DEFAULT_RATE": "100000/m",
+        # The MFA pass's user token must outlive a long run.
+        "AUTHD_ACCESS_TOKEN_TTL": "86400",
     }
     server = Server(env=env, port=free_port(), log_path=workdir / "server.log")
     try:
@@ -76,21 +104,30 @@ def main(argv: list[str] | None = None) -> int:
         admin = json.loads(server.cli(["--json", "bootstrap"]).stdout)
         server.start()
         server.wait_ready()
+        user_token = enrolled_user_token(server.base_url, admin["api_key"])
         common = [
             executable, "run", f"{server.base_url}/openapi.json",
             "--checks", CHECKS,
             "--max-examples", str(args.max_examples),
-            "--header", f"X-API-Key: {admin['api_key']}",
             "--request-timeout", "10",
             "--workers", "2",
             "--no-color",
             *(["--seed", str(args.seed)] if args.seed is not None else []),
             *args.extra,
         ]
+        admin_header = ["--header", f"X-API-Key: {admin['api_key']}"]
+        passes = [  # the user's pass first: the admin pass revokes signing keys
+            ["--header", f"Authorization: Bearer {user_token}",
+             "--include-path-regex", USER_MFA],
+            [*admin_header, "--exclude-path-regex", f"{SELF_LOCKING}|{USER_MFA}"],
+            [*admin_header, "--include-path-regex", SELF_LOCKING],
+        ]
+        secrets_shown = (admin["api_key"], user_token)
         failed = 0
-        for selection in ("--exclude-path-regex", "--include-path-regex"):
-            command = [*common, selection, SELF_LOCKING]
-            shown = [p if admin["api_key"] not in p else "X-API-Key: ****" for p in command]
+        for selection in passes:
+            command = [*common, *selection]
+            shown = [p if not any(x in p for x in secrets_shown) else p.split(":")[0] + ": ****"
+                     for p in command]
             print("fuzz:", " ".join(shown), flush=True)
             failed += subprocess.run(command, check=False, cwd=workdir).returncode != 0
         crashed = [line for line in server.logs().splitlines() if "request.crashed" in line]
