@@ -223,6 +223,15 @@ SCHEMAS: dict[str, Schema] = {
                        "status": {"type": "string"}, "failed_logins": {"type": "integer"},
                        "locked_until": TIME, "created_at": TIME},
     },
+    "AuditEvent": {
+        "type": "object",
+        "required": ["id", "at", "action", "outcome", "actor", "subject", "ip", "details"],
+        "properties": {"id": {"type": "integer"}, "at": {"type": "number"},
+                       "action": {"type": "string"}, "outcome": {"type": "string"},
+                       "actor": {"type": ["string", "null"]},
+                       "subject": {"type": ["string", "null"]},
+                       "ip": {"type": ["string", "null"]}, "details": {"type": "object"}},
+    },
     "MfaRequired": {
         "allOf": [_ref("Problem"), {
             "type": "object",
@@ -566,6 +575,23 @@ PATHS: dict[str, Schema] = {
     "/admin/users/{user}/unlock": {"post": _admin(
         "unlock a locked user", {"200": _ok("the user", _ref("User"))},
         params=[_path_param("user", "user id or email")])},
+    "/admin/audit": {"get": _admin(
+        "audit events, newest first; `after_id` returns only newer ones",
+        {"200": _ok("the events and a cursor (the highest id returned, else after_id)", {
+            "type": "object", "required": ["events", "cursor"],
+            "properties": {"cursor": {"type": "integer", "minimum": 0},
+                           "events": {"type": "array", "items": _ref("AuditEvent")}}})},
+        params=[
+            {"name": "action", "in": "query", "required": False,
+             "schema": {"type": "string", "pattern": "^[a-z0-9_.]{1,64}$"},
+             "description": "a dotted name such as apikey.revoke"},
+            {"name": "subject", "in": "query", "required": False,
+             "schema": {"type": "string", "minLength": 1, "maxLength": 256}},
+            {"name": "after_id", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 2**62, "default": 0}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        ])},
     "/admin/users/{user}/mfa": {"get": _admin(
         "a user's MFA state", {"200": _ok("the state", _ref("MfaStatus"))},
         params=[_path_param("user", "user id or email")])},
