@@ -40,7 +40,7 @@ bench: $(STAMP)
 FUZZ_EXAMPLES ?= 30
 fuzz: $(STAMP)
 	bash tests/services.sh
-	$(BIN)/python -m tests.fuzz.run --max-examples $(FUZZ_EXAMPLES)
+	$(BIN)/python -m tests.fuzz.run --max-examples $(FUZZ_EXAMPLES) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 ## Re-pin every dependency from pyproject.toml into requirements.lock.
 lock:

@@ -10,6 +10,9 @@ from service.errors import InvalidRequest
 
 MAX_LIMIT = 1000
 _ACTION = re.compile(r"^[a-z0-9_.]{1,64}$")
+# Printable only: a NUL or control character is no subject we ever record, and
+# PostgreSQL refuses NUL in text outright.
+_SUBJECT = re.compile(r"^[^\x00-\x1f\x7f]{1,256}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +37,8 @@ class AuditQuery:
            limit: str | int) -> AuditQuery:
         if action is not None and not _ACTION.match(action):
             raise InvalidRequest("action is a dotted name such as apikey.revoke")
-        if subject is not None and not 0 < len(subject) <= 256:
-            raise InvalidRequest("subject is 1 to 256 characters")
+        if subject is not None and not _SUBJECT.match(subject):
+            raise InvalidRequest("subject is 1 to 256 printable characters")
         return cls(action, subject, _whole("after_id", after_id, 0, 2**62),
                    _whole("limit", limit, 1, MAX_LIMIT))
 

@@ -67,7 +67,7 @@ def test_a_bad_audit_query_is_a_clear_400(admin: Admin) -> None:
 @pytest.mark.parametrize(
     "params",
     [{"limit": "0"}, {"limit": "1001"}, {"after_id": "-1"}, {"action": "DROP TABLE"},
-     {"subject": ""}, {"sort": "id"}],
+     {"subject": ""}, {"subject": "a\x00b"}, {"subject": "line\nbreak"}, {"sort": "id"}],
 )
 def test_audit_query_rejects_out_of_range_values(params: dict[str, str]) -> None:
     """Limits, cursors, action names and unknown parameters are validated."""
