@@ -30,6 +30,10 @@ MAX_LOCKOUT = 86400.0
 MAX_USER_AGENT = 256
 
 
+# An id no user can have (ids are generated with a prefix and random characters).
+NO_SUCH_USER = "-"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class MfaChallenge:
     """The answer to a correct password when a second factor is still needed: a
@@ -133,6 +137,10 @@ class LoginService:
         self._audit.record("login", result, subject=user.id if user else None, ip=ip,
                            user_agent=agent, account=account)
         if user is None or result != "wrong_password":
+            # The same round trip a wrong password makes, touching no row: the
+            # failure bookkeeping must not tell an unknown, locked or disabled
+            # account from a known one by its timing.
+            await self._users.record_failure(NO_SUCH_USER, now)
             return
         failures = await self._users.record_failure(user.id, now)
         if failures >= self._max_failures:
