@@ -2,8 +2,9 @@
 reuse (DESIGN §4).
 
 A refresh token is ``rt_`` + 256 random bits (base64url); only its SHA-256 digest is
-stored. Each use spends it and mints a successor in one transaction under the token's
-row lock, so two concurrent uses can never both mint successors.
+stored. Each use spends it and mints a successor atomically (one statement, or one
+transaction under the token's row lock), so two concurrent uses can never both mint
+successors.
 
 The reuse grace window (``AUTHD_REFRESH_REUSE_GRACE``, default 10 s) exists for
 mobile clients on flaky networks: the server rotates, the answer is lost, the app
@@ -179,6 +180,43 @@ class RefreshService:
             REFRESHES.labels("invalid").inc()
             raise RefreshRejected("not a refresh token")
         now = time.time()
+        # The common case in one step (one round trip on PostgreSQL): spend, mint the
+        # successor, and read the denylist from the database truth.
+        successor = new_refresh_token()
+        successor_digest, sealed = self._successor_parts(digest, successor)
+        found = await self._store.rotate(digest, now, successor_digest, sealed)
+        record = found.record
+        if found.rotated and record is not None:
+            return await self._tokens(record, successor, "rotated")
+        problem = self._unusable(record, now)
+        if record is None or problem is not None:
+            REFRESHES.labels(problem or "invalid").inc()
+            raise RefreshRejected(problem or "unusable")
+        if found.denied and record.spent_at is None:
+            REFRESHES.labels("revoked").inc()
+            raise RefreshRejected("session or subject revoked")
+        # Spent already (a retry or a reuse) or spent concurrently a moment ago: decide
+        # under the row lock.
+        return await self._rotate_locked(digest, now, ip)
+
+    def _successor_parts(self, digest: bytes, successor: str) -> tuple[bytes, bytes | None]:
+        """The successor's digest, and the successor sealed for a retry inside the
+        grace window (nothing to seal when there is no window)."""
+        successor_digest = hashlib.sha256(successor.encode()).digest()
+        if self._grace <= 0:
+            return successor_digest, None
+        return successor_digest, self._kek.seal(successor.encode(), successor_associated(digest))
+
+    async def _tokens(self, record: RefreshRecord, successor: str,
+                      outcome: str) -> SessionTokens:
+        access = await self._access_token(record.user_id, record.family_id, record.client_id,
+                                          record.scopes, record.amr)
+        REFRESHES.labels(outcome).inc()
+        return SessionTokens(access.token, access.expires_at, successor,
+                             record.family_expires_at, record.family_id, record.user_id,
+                             record.scopes)
+
+    async def _rotate_locked(self, digest: bytes, now: float, ip: str | None) -> SessionTokens:
         successor: str | None = None
         outcome = "invalid"
         reuse_entry: Revocation | None = None
@@ -188,8 +226,7 @@ class RefreshService:
             if record is not None and problem is None:
                 if record.spent_at is None:
                     successor = new_refresh_token()
-                    successor_digest = hashlib.sha256(successor.encode()).digest()
-                    sealed = self._kek.seal(successor.encode(), successor_associated(digest))
+                    successor_digest, sealed = self._successor_parts(digest, successor)
                     if not await self._store.spend(tx, digest, now, successor_digest, sealed):
                         raise RefreshRejected("spent concurrently")  # excluded by the row lock
                     await self._store.insert_token(tx, successor_digest, record.family_id,
@@ -222,12 +259,7 @@ class RefreshService:
         ):
             REFRESHES.labels("revoked").inc()
             raise RefreshRejected("session or subject revoked")
-        access = await self._access_token(record.user_id, record.family_id, record.client_id,
-                                          record.scopes, record.amr)
-        REFRESHES.labels(outcome).inc()
-        return SessionTokens(access.token, access.expires_at, successor,
-                             record.family_expires_at, record.family_id, record.user_id,
-                             record.scopes)
+        return await self._tokens(record, successor, outcome)
 
     @staticmethod
     def _unusable(record: RefreshRecord | None, now: float) -> str | None:

@@ -1,17 +1,26 @@
 """Users, refresh families and refresh tokens in the database.
 
-The refresh spend is the one place where concurrency matters: ``SELECT … FOR UPDATE``
-takes the token's row lock (SQLite: the ``BEGIN IMMEDIATE`` write lock), so two
-concurrent uses of one token are decided one after the other, and the spend itself
-is guarded by ``spent_at IS NULL`` as well.
+The refresh spend is the one place where concurrency matters. The common case (an
+unspent, usable token) is ``rotate``: on PostgreSQL one data-modifying statement that
+reads the token, its family and the denylist, spends it (``spent_at IS NULL``,
+re-checked on the row after any concurrent writer commits) and inserts the successor,
+with concurrent rotations grouped into one round trip (``RotationBatcher``); on SQLite
+the same in one ``BEGIN IMMEDIATE`` transaction. Everything else (a spent token coming
+back, a concurrent spend) is decided by ``get_for_spend``'s ``SELECT … FOR UPDATE``
+under the token's row lock, so two uses of one token are decided one after the other.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from service.store import Connection, Database, Row
+import structlog
+
+from service.store import Connection, Database, Row, StorageUnavailable
+
+log = structlog.get_logger("authd.sessions.store")
 
 SELECT_USER_BY_EMAIL = (
     "SELECT id, email, password_hash, status, failed_logins, locked_until, created_at"
@@ -62,6 +71,82 @@ _REFRESH_VIEW = (
 )
 SELECT_REFRESH = _REFRESH_VIEW
 SELECT_REFRESH_FOR_SPEND = _REFRESH_VIEW + " FOR UPDATE"
+# The view plus the denylist's verdict on the family's tokens (sid = family id, sub =
+# user id, iat = family start) read from the database truth in the same statement:
+# the rule of service.revocation.store.MATCHES. $2 is now.
+SELECT_REFRESH_FOR_ROTATE = (
+    "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
+    " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
+    " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr,"
+    " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > $2 AND ("
+    " (r.kind = 'sid' AND r.value = f.id)"
+    " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
+    " AS denied"
+    " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
+    " JOIN users u ON u.id = f.user_id WHERE t.digest = $1"
+)
+# PostgreSQL: the whole rotation in one statement and one round trip. The UPDATE's
+# ``spent_at IS NULL`` is re-checked on the row after any concurrent writer commits,
+# so of two concurrent rotations exactly one spends the token and mints its
+# successor; the other gets ``rotated = 0`` and decides under the row lock.
+ROTATE_POSTGRESQL = (
+    "WITH t AS ("
+    "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
+    " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
+    " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr,"
+    " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > $2::double precision AND ("
+    " (r.kind = 'sid' AND r.value = f.id)"
+    " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
+    " AS denied"
+    " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
+    " JOIN users u ON u.id = f.user_id WHERE t.digest = $1),"
+    " spent AS (UPDATE refresh_tokens s SET spent_at = $2::double precision,"
+    " successor_digest = $3::bytea, successor_sealed = $4::bytea FROM t"
+    " WHERE s.digest = $1 AND s.spent_at IS NULL AND t.spent_at IS NULL"
+    " AND t.family_revoked_at IS NULL AND t.family_expires_at > $2::double precision"
+    " AND t.user_status <> 'disabled' AND NOT t.denied"
+    " RETURNING s.family_id, s.generation),"
+    " minted AS (INSERT INTO refresh_tokens (digest, family_id, generation, issued_at)"
+    " SELECT $3::bytea, family_id, generation + 1, $2::double precision FROM spent"
+    " RETURNING 1)"
+    " SELECT t.*, (SELECT count(*) FROM minted) AS rotated FROM t"
+)
+# PostgreSQL, many rotations in one round trip (group commit, see RotationBatcher): the
+# same rules as ROTATE_POSTGRESQL per row. The token rows are locked first in digest
+# order, so two batches sharing tokens queue instead of deadlocking.
+ROTATE_MANY_POSTGRESQL = (
+    "WITH i AS (SELECT * FROM unnest($1::bytea[], $2::double precision[], $3::bytea[],"
+    " $4::bytea[]) AS i(digest, at, successor, sealed)),"
+    " locked AS (SELECT l.digest FROM refresh_tokens l WHERE l.digest = ANY($1::bytea[])"
+    " ORDER BY l.digest FOR UPDATE),"
+    " v AS (SELECT i.at, i.successor, i.sealed,"
+    " t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
+    " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
+    " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr,"
+    " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > i.at AND ("
+    " (r.kind = 'sid' AND r.value = f.id)"
+    " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
+    " AS denied"
+    " FROM i JOIN locked ON locked.digest = i.digest"
+    " JOIN refresh_tokens t ON t.digest = i.digest"
+    " JOIN refresh_families f ON f.id = t.family_id JOIN users u ON u.id = f.user_id),"
+    " spent AS (UPDATE refresh_tokens s SET spent_at = v.at, successor_digest = v.successor,"
+    " successor_sealed = v.sealed FROM v"
+    " WHERE s.digest = v.digest AND s.spent_at IS NULL AND v.spent_at IS NULL"
+    " AND v.family_revoked_at IS NULL AND v.family_expires_at > v.at"
+    " AND v.user_status <> 'disabled' AND NOT v.denied"
+    " RETURNING s.digest, s.family_id, s.generation, s.spent_at, s.successor_digest),"
+    " minted AS (INSERT INTO refresh_tokens (digest, family_id, generation, issued_at)"
+    " SELECT successor_digest, family_id, generation + 1, spent_at FROM spent RETURNING 1)"
+    " SELECT v.digest, v.family_id, v.generation, v.issued_at, v.spent_at,"
+    " v.successor_digest, v.successor_sealed, v.user_id, v.client_id, v.scopes,"
+    " v.family_created_at, v.family_expires_at, v.family_revoked_at, v.user_status, v.amr,"
+    " v.denied, EXISTS (SELECT 1 FROM spent WHERE spent.digest = v.digest) AS rotated"
+    " FROM v"
+)
 SELECT_SPENT_AT = "SELECT spent_at FROM refresh_tokens WHERE digest = $1"
 SPEND = (
     "UPDATE refresh_tokens SET spent_at = $2, successor_digest = $3, successor_sealed = $4"
@@ -85,6 +170,17 @@ ERASE_OLD_SEALED = (
     " WHERE successor_sealed IS NOT NULL AND spent_at < $1"
 )
 COUNT_FAMILY = "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What the one-step rotation found and did: the token's view as it was read
+    (None when unknown), whether the denylist covers its family, and whether this
+    call spent it and stored the successor."""
+
+    record: RefreshRecord | None
+    denied: bool
+    rotated: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,10 +292,16 @@ class RefreshStore(Protocol):
     async def insert_token(self, conn: Connection, digest: bytes, family_id: str,
                            generation: int, now: float) -> None: ...
     async def get(self, digest: bytes) -> RefreshRecord | None: ...
+    async def rotate(self, digest: bytes, now: float, successor: bytes,
+                     successor_sealed: bytes | None) -> Rotation:
+        """Spend an unspent, usable, undenied token and store its successor at once;
+        anything else (spent, revoked, expired, disabled, denied, a concurrent spend)
+        changes nothing and comes back with ``rotated`` False."""
+        ...
     async def get_for_spend(self, conn: Connection, digest: bytes) -> RefreshRecord | None: ...
     async def spent_at(self, conn: Connection, digest: bytes) -> float | None: ...
     async def spend(self, conn: Connection, digest: bytes, now: float, successor: bytes,
-                    successor_sealed: bytes) -> bool: ...
+                    successor_sealed: bytes | None) -> bool: ...
     async def revoke_family(self, conn: Connection, family_id: str, reason: str,
                             now: float) -> bool: ...
     async def revoke_user_families(self, conn: Connection, user_id: str, reason: str,
@@ -208,9 +310,116 @@ class RefreshStore(Protocol):
     async def count_family_tokens(self, family_id: str) -> int: ...
 
 
+# At most this many rotations share one statement.
+MAX_BATCH = 64
+
+
+class _BatchFailed(Exception):
+    """The batch statement failed for a reason other than an unreachable database (a
+    deadlock, a cancelled query): each of its rotations is decided on its own."""
+
+
+@dataclass(slots=True)
+class _Waiting:
+    digest: bytes
+    at: float
+    successor: bytes
+    sealed: bytes | None
+    future: asyncio.Future[Row | None]
+
+
+class RotationBatcher:
+    """Group commit for refresh rotations on PostgreSQL.
+
+    A rotation is one statement, and on this path the round trip around it (socket
+    writes and reads, the pool's acquire and reset) costs the server more CPU than
+    the statement costs PostgreSQL. Rotations that arrive while a batch is in flight
+    wait for it and go together in the next one: at low load a batch holds a single
+    rotation and adds no wait, under load the round trip is shared. One batch is in
+    flight per process; the same token twice never shares a batch.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._waiting: list[_Waiting] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def rotate(self, digest: bytes, at: float, successor: bytes,
+                     sealed: bytes | None) -> Row | None:
+        """The row ROTATE_POSTGRESQL would return; _BatchFailed if undecided."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Row | None] = loop.create_future()
+        self._waiting.append(_Waiting(digest, at, successor, sealed, future))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain(), name="authd-refresh-batch")
+        return await future
+
+    def _take(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
+        later: list[_Waiting] = []
+        digests: set[bytes] = set()
+        for item in self._waiting:
+            if item.future.done():
+                continue  # its caller is gone
+            if item.digest in digests or len(batch) >= MAX_BATCH:
+                later.append(item)
+            else:
+                digests.add(item.digest)
+                batch.append(item)
+        self._waiting = later
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._take()
+                if batch:
+                    await self._run(batch)
+        except asyncio.CancelledError:
+            for item in self._waiting:
+                _settle(item, exc=_BatchFailed())
+            self._waiting = []
+            raise
+        finally:
+            self._drainer = None
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        try:
+            rows = await self._db.fetch(
+                ROTATE_MANY_POSTGRESQL, [i.digest for i in batch], [i.at for i in batch],
+                [i.successor for i in batch], [i.sealed for i in batch],
+            )
+        except StorageUnavailable as exc:
+            for item in batch:
+                _settle(item, exc=StorageUnavailable(str(exc)))
+            return
+        except asyncio.CancelledError:
+            for item in batch:
+                _settle(item, exc=_BatchFailed())
+            raise
+        except Exception as exc:
+            log.warning("refresh.batch_failed", error=type(exc).__name__, size=len(batch))
+            for item in batch:
+                _settle(item, exc=_BatchFailed())
+            return
+        found = {bytes(row["digest"]): row for row in rows}
+        for item in batch:
+            _settle(item, row=found.get(item.digest))
+
+
+def _settle(item: _Waiting, *, row: Row | None = None, exc: Exception | None = None) -> None:
+    if item.future.done():
+        return
+    if exc is not None:
+        item.future.set_exception(exc)
+    else:
+        item.future.set_result(row)
+
+
 class SqlRefreshStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._batcher = RotationBatcher(db) if db.dialect == "postgresql" else None
 
     async def create_family(
         self, conn: Connection, family_id: str, user_id: str, client_id: str, scopes: str,
@@ -226,6 +435,37 @@ class SqlRefreshStore:
     async def get(self, digest: bytes) -> RefreshRecord | None:
         return _record(await self.db.fetchrow(SELECT_REFRESH, digest))
 
+    async def rotate(self, digest: bytes, now: float, successor: bytes,
+                     successor_sealed: bytes | None) -> Rotation:
+        if self._batcher is not None:
+            try:
+                row = await self._batcher.rotate(digest, now, successor, successor_sealed)
+            except _BatchFailed:
+                row = await self.db.fetchrow(ROTATE_POSTGRESQL, digest, now, successor,
+                                             successor_sealed)
+            if row is None:
+                return Rotation(None, False, False)
+            rotated = bool(row.pop("rotated"))
+            denied = bool(row.pop("denied"))
+            return Rotation(_record(row), denied, rotated)
+        # SQLite has no data-modifying CTEs; its transactions take the write lock up
+        # front (BEGIN IMMEDIATE), so read-then-write is as atomic here.
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(SELECT_REFRESH_FOR_ROTATE, digest, now)
+            if row is None:
+                return Rotation(None, False, False)
+            denied = bool(row.pop("denied"))
+            record = _record(row)
+            if (record is None or denied or record.spent_at is not None
+                    or record.family_revoked_at is not None
+                    or record.family_expires_at <= now or record.user_status == "disabled"):
+                return Rotation(record, denied, False)
+            if not await tx.execute(SPEND, digest, now, successor, successor_sealed):
+                return Rotation(record, denied, False)
+            await tx.execute(INSERT_REFRESH, successor, record.family_id,
+                             record.generation + 1, now)
+        return Rotation(record, denied, True)
+
     async def get_for_spend(self, conn: Connection, digest: bytes) -> RefreshRecord | None:
         return _record(await conn.fetchrow(SELECT_REFRESH_FOR_SPEND, digest))
 
@@ -234,7 +474,7 @@ class SqlRefreshStore:
         return None if row is None else row["spent_at"]
 
     async def spend(self, conn: Connection, digest: bytes, now: float, successor: bytes,
-                    successor_sealed: bytes) -> bool:
+                    successor_sealed: bytes | None) -> bool:
         return await conn.execute(SPEND, digest, now, successor, successor_sealed) == 1
 
     async def revoke_family(self, conn: Connection, family_id: str, reason: str,
