@@ -23,7 +23,6 @@ in ``authd_rate_limit_fallback_total``, and retries Redis after a second.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from service.background import Periodic
 from service.config import Rate
 from service.observability.metrics import RATE_LIMIT_FALLBACK, RATE_LIMITED
 
@@ -60,11 +60,10 @@ class RateLimiter:
     ) -> None:
         self._redis = redis
         self._prefix = prefix + "rl:"
-        self._sync_interval = sync_interval
         self._counters: dict[tuple[str, str], _Counter] = {}
         self._dirty: set[_Counter] = set()
         self._redis_down_until = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("authd-ratelimit", sync_interval, self.flush)
 
     def blocked(self, limit: str, subject: str, rate: Rate) -> float | None:
         """Without counting: the seconds to wait when ``subject`` is already over."""
@@ -158,21 +157,9 @@ class RateLimiter:
 
     async def start(self) -> None:
         if self._redis is not None:
-            self._task = asyncio.create_task(self._run(), name="authd-ratelimit")
+            self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         with contextlib.suppress(Exception):
             await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._sync_interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("ratelimit.flush_crashed")

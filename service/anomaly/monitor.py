@@ -16,7 +16,6 @@ recorded under every policy).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import structlog
 from service.anomaly import signals
 from service.anomaly.store import AnomalyStore, LoginRecord
 from service.audit.log import AuditLog
+from service.background import Periodic
 from service.bus import Bus
 from service.errors import InvalidClient
 from service.observability.metrics import AUTH_ANOMALIES
@@ -89,7 +89,7 @@ class KeyUseMonitor:
         self._keep = keep
         self._views: dict[str, _KeyView] = {}
         self._pending: dict[tuple[str, str], tuple[str, str, float]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("authd-anomaly-keys", FLUSH_INTERVAL, self.flush)
         bus.subscribe(TOPIC, self._on_invalidate)
 
     async def _on_invalidate(self, message: str) -> None:
@@ -141,21 +141,9 @@ class KeyUseMonitor:
                                    reasons=[signals.NEW_NETWORK])
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="authd-anomaly-keys")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         with contextlib.suppress(Exception):
             await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("anomaly.flush_crashed")

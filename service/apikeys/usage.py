@@ -11,14 +11,13 @@ audited one by one by the exchange itself.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 import structlog
 
 from service.apikeys.store import ApiKeyStore
 from service.audit.log import AuditLog
+from service.background import Periodic
 from service.observability.metrics import AUDIT_DROPPED
 from service.store import StorageUnavailable
 
@@ -42,9 +41,8 @@ class UsageRecorder:
     def __init__(self, store: ApiKeyStore, audit: AuditLog, *, interval: float = 1.0) -> None:
         self._store = store
         self._audit = audit
-        self._interval = interval
         self._pending: dict[str, _Usage] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("authd-apikeys-usage", interval, self.flush)
 
     def exchanged(self, key_id: str, client_id: str, grant: str, ip: str, at: float) -> None:
         usage = self._pending.get(key_id)
@@ -88,20 +86,8 @@ class UsageRecorder:
         newer.ips |= set(list(usage.ips)[: MAX_IPS_PER_EVENT - len(newer.ips)])
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="authd-apikeys-usage")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("apikeys.usage_flush_crashed")

@@ -7,14 +7,13 @@ are written before the command answers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import Any
 
 import structlog
 
 from service.audit.store import AuditEvent, AuditStore
+from service.background import Periodic
 from service.observability.logging import scrub
 from service.observability.metrics import AUDIT_DROPPED
 from service.store import StorageUnavailable
@@ -27,9 +26,8 @@ MAX_BUFFER = 50_000
 class AuditLog:
     def __init__(self, store: AuditStore, *, flush_interval: float = 1.0) -> None:
         self.store = store
-        self._interval = flush_interval
         self._buffer: list[AuditEvent] = []
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("authd-audit", flush_interval, self.flush)
 
     @staticmethod
     def event(
@@ -70,19 +68,8 @@ class AuditLog:
             self._buffer[:0] = batch[: MAX_BUFFER - len(self._buffer)]
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="authd-audit")
+        self._loop.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("audit.flush_crashed")
