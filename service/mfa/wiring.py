@@ -3,14 +3,13 @@ second factor is plugged into ``runtime.sessions.login``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import structlog
 
+from service.background import Periodic
 from service.mfa.challenge import LoginSecondFactor
 from service.mfa.factors import Factors
 from service.mfa.service import MfaService
@@ -46,18 +45,8 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
         runtime.on_close(limiter.close)
 
         async def purge() -> None:
-            while True:
-                await asyncio.sleep(PURGE_INTERVAL)
-                try:
-                    await store.purge_tickets(time.time() - 3600)
-                except Exception as exc:
-                    log.warning("mfa.purge_failed", error=type(exc).__name__)
+            await store.purge_tickets(time.time() - 3600)
 
-        task = asyncio.create_task(purge(), name="authd-mfa-purge")
-
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        runtime.on_close(stop)
+        purger = Periodic("authd-mfa-purge", PURGE_INTERVAL, purge)
+        purger.start()
+        runtime.on_close(purger.stop)

@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from service.background import Periodic
 from service.observability.metrics import DENYLIST_FALLBACK, REVOCATIONS
 from service.revocation.errors import BadCursor
 from service.revocation.mirror import MirrorError, MirrorIncomplete, RedisDenylist
@@ -76,6 +77,7 @@ class RevocationService:
         self._degraded = mirror is not None
         self._cursor = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._purger = Periodic("authd-denylist-purge", PURGE_INTERVAL, self.purge_expired)
 
     # --- checks -------------------------------------------------------------------
 
@@ -170,9 +172,10 @@ class RevocationService:
     async def start(self) -> None:
         if self._mirror is not None:
             self._tasks.append(asyncio.create_task(self._mirror_loop(), name="authd-denylist"))
-        self._tasks.append(asyncio.create_task(self._purge_loop(), name="authd-denylist-purge"))
+        self._purger.start()
 
     async def close(self) -> None:
+        await self._purger.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -222,18 +225,6 @@ class RevocationService:
     async def purge_expired(self) -> int:
         """Delete entries whose every covered token has expired."""
         return await self._store.purge(time.time())
-
-    async def _purge_loop(self) -> None:
-        while True:
-            await asyncio.sleep(PURGE_INTERVAL)
-            try:
-                purged = await self.purge_expired()
-                if purged:
-                    log.info("denylist.purged", entries=purged)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("denylist.purge_failed", error=type(exc).__name__)
 
 
 def _text(value: object) -> str | None:

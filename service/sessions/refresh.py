@@ -18,9 +18,7 @@ coming back means two parties hold the family: it is treated as theft.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import re
 import secrets
@@ -31,6 +29,7 @@ from typing import Any, Protocol
 import structlog
 
 from service.audit.log import AuditLog
+from service.background import Periodic
 from service.observability.metrics import REFRESH_REUSE, REFRESHES
 from service.revocation.service import RevocationService
 from service.revocation.store import Revocation
@@ -140,7 +139,8 @@ class RefreshService:
         self._access_ttl = access_ttl
         self._refresh_ttl = refresh_ttl
         self._grace = grace
-        self._task: asyncio.Task[None] | None = None
+        self._eraser = Periodic("authd-refresh-erase", ERASE_INTERVAL,
+                                self.erase_expired_successors)
 
     async def _access_token(self, user_id: str, family_id: str, client_id: str,
                             scope: str, amr: str) -> Any:
@@ -341,20 +341,7 @@ class RefreshService:
         return await self._store.erase_sealed_before(time.time() - self._grace)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._erase_loop(), name="authd-refresh-erase")
+        self._eraser.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _erase_loop(self) -> None:
-        while True:
-            await asyncio.sleep(ERASE_INTERVAL)
-            try:
-                await self.erase_expired_successors()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("refresh.erase_failed", error=type(exc).__name__)
+        await self._eraser.stop()
