@@ -38,14 +38,12 @@ from service.http.oauth import (
     FORM,
     JSON_TYPE,
     TokenRequest,
-    parse_form,
-    parse_json_object,
     read_request,
     send_error,
     send_token,
     token_endpoint,
 )
-from service.http.requests import read_json
+from service.http.requests import parse_form, parse_json_object, read_json
 from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
 
 if TYPE_CHECKING:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
@@ -29,6 +28,7 @@ from service.errors import (
     PayloadTooLarge,
     UnsupportedGrantType,
 )
+from service.http.requests import parse_form
 from service.observability.metrics import (
     TOKEN_REQUESTS_FAILED,
     TOKENS_ISSUED,
@@ -105,32 +105,6 @@ async def read_request(
     client = scope.get("client")
     return RawRequest(headers, duplicated, content_type, b"".join(chunks),
                       client[0] if client else "unknown")
-
-
-def parse_form(body: bytes) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body, strictly (RFC 6749 §3.2)."""
-    try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
-                          errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("the form body is not valid UTF-8 url-encoding") from None
-    form: dict[str, str] = {}
-    for key, value in pairs:
-        if key in form:
-            raise InvalidRequest(f"parameter {key} appears more than once")
-        form[key] = value
-    return form
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return data
 
 
 async def send_token(send: Send, body: bytes) -> None:

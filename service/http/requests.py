@@ -23,13 +23,8 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_form(request: Request, *, required: bool = True) -> dict[str, str]:
-    kind = media_type(request)
-    body = await request.body()
-    if not body and not required:
-        return {}
-    if kind != FORM:
-        raise InvalidRequest(f"the body must be {FORM}")
+def parse_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body, strictly (RFC 6749 §3.2)."""
     try:
         text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text),
@@ -44,10 +39,7 @@ async def read_form(request: Request, *, required: bool = True) -> dict[str, str
     return form
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    if media_type(request) != JSON:
-        raise UnsupportedMediaType(f"the body must be {JSON}")
-    body = await request.body()
+def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError):
@@ -58,6 +50,21 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object")
     return data
+
+
+async def read_form(request: Request, *, required: bool = True) -> dict[str, str]:
+    body = await request.body()
+    if not body and not required:
+        return {}
+    if media_type(request) != FORM:
+        raise InvalidRequest(f"the body must be {FORM}")
+    return parse_form(body)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    if media_type(request) != JSON:
+        raise UnsupportedMediaType(f"the body must be {JSON}")
+    return parse_json_object(await request.body())
 
 
 def field(data: dict[str, Any], name: str, *, required: bool = True) -> str | None:
