@@ -4,19 +4,23 @@ call the domain, answer (DESIGN §3)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import Message, Receive, Scope, Send
 
 from service.errors import InvalidRequest, InvalidToken
 from service.http.context import client_ip, runtime_of
-from service.http.oauth import TokenRequest
+from service.http.oauth import TokenRequest, send_token
 from service.http.requests import field, media_type, read_json
 from service.sessions.login import MfaChallenge
 from service.sessions.refresh import SessionTokens
 from service.sessions.store import User
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 COOKIE = "authd_refresh"
@@ -101,6 +105,79 @@ async def refresh(request: Request) -> Response:
     token = await _refresh_token_from(request)
     tokens = await runtime.sessions.refresh.rotate(token, ip=client_ip(request))
     return _tokens_response(request, tokens)
+
+
+class RefreshEndpoint:
+    """``POST /v1/refresh`` as a bare ASGI app: the hot path of a session (DESIGN §7).
+
+    The common request — a JSON body ``{"refresh_token": …}`` outside cookie mode — is
+    answered here without building a Starlette request and response; anything else
+    (cookie mode, another content type, a body without the token) is replayed to the
+    ``refresh`` view unchanged, so both give the same answers and the same errors
+    (raised here, rendered by the app's exception handlers).
+    """
+
+    def __init__(self) -> None:
+        self._view = request_response(refresh)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime: Runtime = scope["state"]["runtime"]
+        if runtime.sessions.cookie or _content_type(scope) != b"application/json":
+            await self._view(scope, receive, send)
+            return
+        body = await _body(receive)
+        token = _token_in(body)
+        if token is None:
+            await self._view(scope, _replay(body), send)
+            return
+        client = scope.get("client")
+        tokens = await runtime.sessions.refresh.rotate(
+            token, ip=client[0] if client else "unknown")
+        await send_token(send, json.dumps(tokens.as_response(), separators=(",", ":")).encode())
+
+
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return bytes(value.split(b";", 1)[0].strip().lower())
+    return b""
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _token_in(body: bytes) -> str | None:
+    """The refresh token of a well-formed body; None leaves the body to the view."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or set(data) != {"refresh_token"}:
+        return None
+    token = data["refresh_token"]
+    return token if isinstance(token, str) and token else None
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 async def logout(request: Request) -> Response:
@@ -213,7 +290,7 @@ async def admin_unlock_user(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/v1/login", login, methods=["POST"]),
-    Route("/v1/refresh", refresh, methods=["POST"]),
+    Route("/v1/refresh", RefreshEndpoint(), methods=["POST"]),
     Route("/v1/logout", logout, methods=["POST"]),
     Route("/admin/users", admin_create_user, methods=["POST"]),
     Route("/admin/users/{user}", admin_get_user, methods=["GET"]),
