@@ -45,8 +45,16 @@ def normalise_email(unverified: str) -> str:
 
 
 def normalise_password(unverified: str, max_bytes: int) -> str:
-    """NFKC (NIST SP 800-63B §5.1.1.2), after refusing an over-long input unhashed."""
-    if len(unverified.encode("utf-8", "surrogatepass")) > max_bytes:
+    """NFKC (NIST SP 800-63B §5.1.1.2), after refusing an over-long input unhashed.
+
+    A lone surrogate (JSON lets ``"\\ud800"`` through) is no text any password was
+    made of: it is refused here as malformed input, the same for every account, rather
+    than reaching the hasher, which cannot encode it."""
+    try:
+        size = len(unverified.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidRequest("password must be valid Unicode text") from None
+    if size > max_bytes:
         raise InvalidRequest(f"password must be at most {max_bytes} bytes")
     return unicodedata.normalize("NFKC", unverified)
 
