@@ -49,7 +49,19 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidRequest("the body nests too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object")
+    if b"\\u" in body and _holds_lone_surrogate(data):
+        raise InvalidRequest("the body holds an unpaired UTF-16 surrogate escape")
     return data
+
+
+def _holds_lone_surrogate(data: dict[str, Any]) -> bool:
+    """JSON lets ``"\\ud800"`` decode to a string no UTF-8 encoder (the database
+    driver, the password hasher) accepts; refusing it here answers 400, not 500."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 async def read_form(request: Request, *, required: bool = True) -> dict[str, str]:

@@ -21,8 +21,10 @@ async def test_a_json_object_is_read() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"{", b"not json", b"\xff\xfe\x00", b"", b"[1, 2]", b'"text"', b"[" * 1500],
-    ids=["truncated", "garbage", "bad-utf8", "empty", "array", "string", "deep-nesting"],
+    [b"{", b"not json", b"\xff\xfe\x00", b"", b"[1, 2]", b'"text"', b"[" * 1500,
+     b'{"name": "a\\ud800b"}', b'{"n": {"deep": ["\\uDFFF"]}}'],
+    ids=["truncated", "garbage", "bad-utf8", "empty", "array", "string", "deep-nesting",
+         "lone-surrogate", "nested-lone-low-surrogate"],
 )
 async def test_a_malformed_json_body_is_400_problem(body: bytes) -> None:
     """Anything but one JSON object is a 400 problem, never a 500."""
@@ -32,6 +34,15 @@ async def test_a_malformed_json_body_is_400_problem(body: bytes) -> None:
     assert response.status_code == 400
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["status"] == 400
+
+
+async def test_an_escaped_surrogate_pair_is_ordinary_text() -> None:
+    """``\\ud83d\\ude00`` is one character (an emoji), accepted as such."""
+    async with client() as http:
+        response = await http.post("/json", content=b'{"name": "\\ud83d\\ude00"}',
+                                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json() == {"name": "\U0001f600"}
 
 
 async def test_json_with_the_wrong_content_type_is_415() -> None:
