@@ -42,15 +42,18 @@ pg_trust_loopback() {
 
 ensure_postgres() {
   if port_open "$PG_HOST" "$PG_PORT"; then say "PostgreSQL is up on $PG_HOST:$PG_PORT"; return 0; fi
+  local action=start
   if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
     say "installing PostgreSQL"
     apt_install postgresql
     pg_trust_loopback
+    # The package may have started the cluster before pg_hba.conf was edited.
+    action=restart
   fi
   local version
   version="$(ls /etc/postgresql | sort -V | tail -n 1)"
-  say "starting PostgreSQL $version (as the postgres user)"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  say "${action}ing PostgreSQL $version (pg_ctlcluster runs it as the postgres user)"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main "$action" || true
   wait_port "$PG_HOST" "$PG_PORT" || { say "PostgreSQL did not come up on $PG_HOST:$PG_PORT"; return 1; }
 }
 
