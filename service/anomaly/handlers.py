@@ -9,9 +9,6 @@ networks and allowed CIDRs.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -20,13 +17,7 @@ from service.errors import InvalidRequest
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
 from service.http.requests import read_json
-
-NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status, NO_STORE,
-                    "application/json")
+from service.http.responses import json_response
 
 
 def _limit(request: Request) -> int:
@@ -41,7 +32,7 @@ async def user_logins(request: Request) -> Response:
     await require_scope(request, "authd:admin")
     user = await runtime.sessions.users.find(request.path_params["user"])
     logins = await runtime.anomaly.recent_logins(user.id, _limit(request))
-    return _json({"user_id": user.id, "logins": logins})
+    return json_response({"user_id": user.id, "logins": logins})
 
 
 async def user_anomalies(request: Request) -> Response:
@@ -49,13 +40,13 @@ async def user_anomalies(request: Request) -> Response:
     await require_scope(request, "authd:admin")
     user = await runtime.sessions.users.find(request.path_params["user"])
     anomalies = await runtime.anomaly.anomalies(user.id, _limit(request))
-    return _json({"user_id": user.id, "anomalies": anomalies})
+    return json_response({"user_id": user.id, "anomalies": anomalies})
 
 
 async def key_networks(request: Request) -> Response:
     runtime = runtime_of(request)
     await require_scope(request, "authd:admin")
-    return _json(await runtime.anomaly.key_networks(request.path_params["key_id"]))
+    return json_response(await runtime.anomaly.key_networks(request.path_params["key_id"]))
 
 
 async def set_allowed_cidrs(request: Request) -> Response:
@@ -70,7 +61,7 @@ async def set_allowed_cidrs(request: Request) -> Response:
         raise InvalidRequest("allowed_cidrs must be a list of strings or null")
     body = await runtime.anomaly.set_allowed_cidrs(
         request.path_params["key_id"], cidrs, actor=principal.subject, ip=client_ip(request))
-    return _json(body)
+    return json_response(body)
 
 
 routes: list[BaseRoute] = [

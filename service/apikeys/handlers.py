@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -44,6 +44,7 @@ from service.http.oauth import (
     token_endpoint,
 )
 from service.http.requests import parse_form, parse_json_object, read_json
+from service.http.responses import json_response
 from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ ADMIN = "authd:admin"
 API_KEY_GRANT = "api_key"
 CLIENT_CREDENTIALS = "client_credentials"
 _ISSUED_API_KEY = TOKENS_ISSUED.labels(API_KEY_GRANT)
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 # ---- POST /oauth/token, grant_type=client_credentials (RFC 6749 §4.4) ----------------
@@ -176,9 +176,6 @@ async def _actor(request: Request) -> str:
     return principal.subject
 
 
-def _json(data: dict[str, Any], status: int = 200) -> Response:
-    return JSONResponse(data, status_code=status, headers=_NO_STORE)
-
 
 def _str_field(data: dict[str, Any], name: str) -> str | None:
     value = data.get(name)
@@ -226,19 +223,19 @@ async def create_client(request: Request) -> Response:
         audiences=tuple(audiences or ()), token_ttl=_duration_field(data, "token_ttl"),
         actor=actor,
     )
-    return _json(client.as_dict(), 201)
+    return json_response(client.as_dict(), 201)
 
 
 async def list_clients(request: Request) -> Response:
     await _actor(request)
     clients = await runtime_of(request).apikeys.clients()
-    return _json({"clients": [c.as_dict() for c in clients]})
+    return json_response({"clients": [c.as_dict() for c in clients]})
 
 
 async def get_client(request: Request) -> Response:
     await _actor(request)
     client = await runtime_of(request).apikeys.client(request.path_params["client_id"])
-    return _json(client.as_dict())
+    return json_response(client.as_dict())
 
 
 async def disable_client(request: Request) -> Response:
@@ -246,7 +243,7 @@ async def disable_client(request: Request) -> Response:
     client = await runtime_of(request).apikeys.disable_client(
         request.path_params["client_id"], actor=actor
     )
-    return _json(client.as_dict())
+    return json_response(client.as_dict())
 
 
 async def create_key(request: Request) -> Response:
@@ -263,19 +260,19 @@ async def create_key(request: Request) -> Response:
         scopes=None if scopes is None else parse_scopes(scopes),
         expires_in=_duration_field(data, "expires_in"), rate=rate, actor=actor,
     )
-    return _json(issued.as_dict(), 201)
+    return json_response(issued.as_dict(), 201)
 
 
 async def list_keys(request: Request) -> Response:
     await _actor(request)
     keys = await runtime_of(request).apikeys.keys(request.path_params["client_id"])
-    return _json({"keys": [k.as_dict() for k in keys]})
+    return json_response({"keys": [k.as_dict() for k in keys]})
 
 
 async def get_key(request: Request) -> Response:
     await _actor(request)
     key = await runtime_of(request).apikeys.key(request.path_params["key_id"])
-    return _json(key.as_dict())
+    return json_response(key.as_dict())
 
 
 async def revoke_key(request: Request) -> Response:
@@ -283,7 +280,7 @@ async def revoke_key(request: Request) -> Response:
     key = await runtime_of(request).apikeys.revoke_key(
         request.path_params["key_id"], actor=actor
     )
-    return _json(key.as_dict())
+    return json_response(key.as_dict())
 
 
 async def rotate_key(request: Request) -> Response:
@@ -294,7 +291,7 @@ async def rotate_key(request: Request) -> Response:
         request.path_params["key_id"], overlap=86400.0 if overlap is None else overlap,
         actor=actor,
     )
-    return _json({**issued.as_dict(), "previous": old.as_dict()}, 201)
+    return json_response({**issued.as_dict(), "previous": old.as_dict()}, 201)
 
 
 routes: list[BaseRoute] = [

@@ -22,11 +22,11 @@ from service.errors import (
     PayloadTooLarge,
     TemporarilyUnavailable,
 )
+from service.http.responses import NO_STORE
 from service.store import StorageUnavailable
 
 log = structlog.get_logger("authd.http")
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PROBLEM_TYPE = "urn:authd:problem:"
 
 

@@ -17,7 +17,6 @@ a login token: it has a ``sid``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -28,16 +27,10 @@ from service.errors import InvalidRequest, InvalidToken
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
 from service.http.requests import field, read_json
+from service.http.responses import NO_STORE, json_response
 from service.mfa.errors import UserTokenRequired
 from service.sessions.handlers import _tokens_response
 from service.sessions.refresh import LOGIN_CLIENT_ID
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status, NO_STORE,
-                    "application/json")
 
 
 async def _body(request: Request, allowed: set[str]) -> dict[str, Any]:
@@ -74,7 +67,7 @@ async def _user(request: Request) -> str:
 async def status(request: Request) -> Response:
     runtime = runtime_of(request)
     user_id = await _user(request)
-    return _json({"user_id": user_id, **await runtime.mfa.factors.status(user_id)})
+    return json_response({"user_id": user_id, **await runtime.mfa.factors.status(user_id)})
 
 
 async def enroll(request: Request) -> Response:
@@ -82,7 +75,7 @@ async def enroll(request: Request) -> Response:
     user_id = await _user(request)
     user = await runtime.sessions.users.find(user_id)
     enrolment = await runtime.mfa.factors.enrol(user_id, user.email, ip=client_ip(request))
-    return _json(enrolment.as_dict())
+    return json_response(enrolment.as_dict())
 
 
 async def verify(request: Request) -> Response:
@@ -93,9 +86,9 @@ async def verify(request: Request) -> Response:
     ip = client_ip(request)
     if (await factors.status(user_id))["totp"] == "pending":
         codes = await factors.confirm(user_id, code or "", ip=ip)
-        return _json({"state": "active", "recovery_codes": codes})
+        return json_response({"state": "active", "recovery_codes": codes})
     await factors.verify(user_id, code=code, recovery_code=None, ip=ip, purpose="verify")
-    return _json({"state": "active", "verified": True})
+    return json_response({"state": "active", "verified": True})
 
 
 async def disable(request: Request) -> Response:
@@ -113,7 +106,7 @@ async def recovery_codes(request: Request) -> Response:
     code, _ = _one_code(await _body(request, {"code"}), recovery=False)
     codes = await runtime.mfa.factors.regenerate(user_id, code=code or "",
                                                  ip=client_ip(request))
-    return _json({"recovery_codes": codes})
+    return json_response({"recovery_codes": codes})
 
 
 async def login_mfa(request: Request) -> Response:
@@ -132,7 +125,7 @@ async def admin_status(request: Request) -> Response:
     runtime = runtime_of(request)
     await require_scope(request, "authd:admin")
     user = await runtime.sessions.users.find(request.path_params["user"])
-    return _json({"user_id": user.id, **await runtime.mfa.factors.status(user.id)})
+    return json_response({"user_id": user.id, **await runtime.mfa.factors.status(user.id)})
 
 
 async def admin_reset(request: Request) -> Response:
@@ -141,7 +134,7 @@ async def admin_reset(request: Request) -> Response:
     user = await runtime.sessions.users.find(request.path_params["user"])
     removed = await runtime.mfa.factors.reset(user.id, actor=principal.subject,
                                               ip=client_ip(request))
-    return _json({"user_id": user.id, "reset": removed})
+    return json_response({"user_id": user.id, "reset": removed})
 
 
 routes: list[BaseRoute] = [

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
-from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -17,18 +15,13 @@ from starlette.routing import BaseRoute, Route
 from service.errors import InvalidClient, InvalidRequest
 from service.http.context import client_ip, runtime_of
 from service.http.requests import read_form
+from service.http.responses import NO_STORE, json_response
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Hundreds of verifiers poll the same URL every few seconds: a shared cache may answer
 # for one second, which bounds the staleness it adds.
 FEED_CACHE = {"Cache-Control": "public, max-age=1"}
 MAX_SUBJECT_CHARS = 256
 
-
-def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
-          ) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status,
-                    headers or NO_STORE, "application/json")
 
 
 async def revocation_feed(request: Request) -> Response:
@@ -41,7 +34,7 @@ async def revocation_feed(request: Request) -> Response:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise InvalidRequest("limit must be a whole number from 1 to 1000")
     feed = await runtime.revocations.feed(request.query_params.get("since"), int(raw_limit))
-    return _json(feed.as_dict(), headers=FEED_CACHE)
+    return json_response(feed.as_dict(), headers=FEED_CACHE)
 
 
 async def _authenticate_optional_client(request: Request, form: dict[str, str]) -> str | None:
@@ -110,7 +103,7 @@ async def oauth_introspect(request: Request) -> Response:
     await require_scope(request, "authd:introspect")
     form = await read_form(request)
     token = _token_param(form)
-    return _json(await runtime.inspector.introspect(token))
+    return json_response(await runtime.inspector.introspect(token))
 
 
 async def admin_revoke_subject(request: Request) -> Response:
@@ -125,7 +118,7 @@ async def admin_revoke_subject(request: Request) -> Response:
     entry = await runtime.revocations.revoke_subject(sub, time.time())
     await runtime.audit.write("subject.revoke", "ok", actor=_actor(principal), subject=sub,
                               ip=client_ip(request))
-    return _json({"sub": sub, "not_before": int(entry.not_before or 0),
+    return json_response({"sub": sub, "not_before": int(entry.not_before or 0),
                   "expires_at": int(entry.expires_at)})
 
 

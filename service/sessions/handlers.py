@@ -15,6 +15,7 @@ from service.errors import InvalidRequest, InvalidToken
 from service.http.context import client_ip, runtime_of
 from service.http.oauth import TokenRequest, send_token
 from service.http.requests import field, media_type, read_json
+from service.http.responses import NO_STORE, json_response
 from service.sessions.login import MfaChallenge
 from service.sessions.refresh import SessionTokens
 from service.sessions.store import User
@@ -22,21 +23,16 @@ from service.sessions.store import User
 if TYPE_CHECKING:
     from service.runtime import Runtime
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 COOKIE = "authd_refresh"
 COOKIE_PATH = "/v1/refresh"
 
-
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status, NO_STORE,
-                    "application/json")
 
 
 def _tokens_response(request: Request, tokens: SessionTokens) -> Response:
     """In cookie mode the refresh token travels only in an HttpOnly cookie scoped to
     the refresh path, never in a body that page scripts could read."""
     cookie = runtime_of(request).sessions.cookie
-    response = _json(tokens.as_response(include_refresh=not cookie))
+    response = json_response(tokens.as_response(include_refresh=not cookie))
     if cookie:
         response.set_cookie(
             COOKIE, tokens.refresh_token, max_age=tokens.as_response()["refresh_token_expires_in"],
@@ -251,13 +247,13 @@ async def admin_create_user(request: Request) -> Response:
         field(data, "email") or "", field(data, "password") or "", actor=actor,
         ip=client_ip(request),
     )
-    return _json(_user_body(user), 201)
+    return json_response(_user_body(user), 201)
 
 
 async def admin_get_user(request: Request) -> Response:
     runtime = runtime_of(request)
     await _admin(request)
-    return _json(_user_body(await runtime.sessions.users.find(request.path_params["user"])))
+    return json_response(_user_body(await runtime.sessions.users.find(request.path_params["user"])))
 
 
 async def admin_set_password(request: Request) -> Response:
@@ -269,7 +265,7 @@ async def admin_set_password(request: Request) -> Response:
         request.path_params["user"], field(data, "password") or "", actor=actor,
         ip=client_ip(request),
     )
-    return _json(_user_body(user))
+    return json_response(_user_body(user))
 
 
 async def admin_disable_user(request: Request) -> Response:
@@ -277,7 +273,7 @@ async def admin_disable_user(request: Request) -> Response:
     actor = await _admin(request)
     user = await runtime.sessions.users.disable(request.path_params["user"], actor=actor,
                                                 ip=client_ip(request))
-    return _json(_user_body(user))
+    return json_response(_user_body(user))
 
 
 async def admin_unlock_user(request: Request) -> Response:
@@ -285,7 +281,7 @@ async def admin_unlock_user(request: Request) -> Response:
     actor = await _admin(request)
     user = await runtime.sessions.users.unlock(request.path_params["user"], actor=actor,
                                                ip=client_ip(request))
-    return _json(_user_body(user))
+    return json_response(_user_body(user))
 
 
 routes: list[BaseRoute] = [

@@ -13,12 +13,12 @@ from starlette.types import Receive, Scope, Send
 
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
+from service.http.responses import json_response
 from service.signing.errors import KeyNotFound
 from service.signing.store import SigningKeyRecord
 
 ADMIN_SCOPE = "authd:admin"
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _if_none_match(header: str | None, etag: str) -> bool:
@@ -101,16 +101,12 @@ def key_view(record: SigningKeyRecord) -> dict[str, Any]:
     }
 
 
-def _json(data: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(data, separators=(",", ":")).encode(), status,
-                    _NO_STORE, "application/json")
-
 
 async def list_keys(request: Request) -> Response:
     await require_scope(request, ADMIN_SCOPE)
     runtime = runtime_of(request)
     records = await runtime.rotation.list_keys()
-    return _json({"keys": [key_view(r) for r in records]})
+    return json_response({"keys": [key_view(r) for r in records]})
 
 
 async def rotate(request: Request) -> Response:
@@ -119,7 +115,7 @@ async def rotate(request: Request) -> Response:
     change = await runtime.rotation.rotate(
         trigger="api", actor=principal.subject, ip=client_ip(request)
     )
-    return _json(change.as_dict())
+    return json_response(change.as_dict())
 
 
 async def revoke(request: Request) -> Response:
@@ -130,7 +126,7 @@ async def revoke(request: Request) -> Response:
     change = await runtime_of(request).rotation.revoke(
         kid, actor=principal.subject, ip=client_ip(request)
     )
-    return _json(change.as_dict())
+    return json_response(change.as_dict())
 
 
 routes: list[BaseRoute] = [
