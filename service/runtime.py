@@ -20,6 +20,7 @@ from service.audit.log import AuditLog
 from service.audit.store import AuditStore
 from service.bus import Bus, LocalBus, RedisBus
 from service.config import Settings
+from service.ratelimit import RateLimiter
 from service.signing.kek import Kek, load_kek
 from service.store import Database, open_database
 from service.store.migrate import migrate
@@ -49,6 +50,7 @@ class Runtime:
     bus: Bus
     audit: AuditLog
     kek: Kek
+    limiter: RateLimiter
     started_at: float = field(default_factory=time.time)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -68,10 +70,6 @@ class Runtime:
     # --- mfa fields ---
     anomaly: AnomalyService = field(init=False)
     mfa: MfaService = field(init=False)
-
-    def redis_key(self, *parts: str) -> str:
-        """Every Redis key carries the deployment's prefix (tests: one per run)."""
-        return self.settings.redis_prefix + ":".join(parts)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)
@@ -99,7 +97,11 @@ async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIte
         else:
             bus = LocalBus()
         audit = AuditLog(AuditStore(db))
-        runtime = Runtime(settings=settings, db=db, redis=redis, bus=bus, audit=audit, kek=kek)
+        # One limiter for every domain: a login's and an MFA code's failures count
+        # against the same per-IP window, in-process as well as through Redis.
+        limiter = RateLimiter(redis, settings.redis_prefix)
+        runtime = Runtime(settings=settings, db=db, redis=redis, bus=bus, audit=audit, kek=kek,
+                          limiter=limiter)
         runtime.readiness["database"] = db.ping
         if redis is not None:
             runtime.readiness["redis"] = _redis_ping(redis)
@@ -109,12 +111,14 @@ async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIte
         if serving:
             await bus.start()
             await audit.start()
+            await limiter.start()
         try:
             yield runtime
         finally:
             for closer in reversed(runtime._closers):
                 with contextlib.suppress(Exception):
                     await closer()
+            await limiter.close()
             await bus.close()
             await audit.close()
             if redis is not None:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from service.apikeys.exchange import Exchange
 from service.apikeys.keys import ApiKeyService
 from service.apikeys.store import SqlApiKeyStore
-from service.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -16,18 +15,16 @@ if TYPE_CHECKING:
 async def wire(runtime: Runtime, *, serving: bool) -> None:
     settings = runtime.settings
     apikeys = ApiKeyService(settings, SqlApiKeyStore(runtime.db), runtime.bus, runtime.audit)
-    limiter = RateLimiter(runtime.redis, settings.redis_prefix)
     runtime.apikeys = apikeys
     # The issuer comes from the signing domain, wired before this one.
     runtime.api_key_exchange = Exchange(
-        settings, apikeys, getattr(runtime, "issuer", None), limiter, runtime.audit
+        settings, apikeys, getattr(runtime, "issuer", None), runtime.limiter,
+        runtime.audit,
     )
     if serving:
         await apikeys.start()
-        await limiter.start()
-        # Closers run in reverse: the usage recorder flushes (into the audit buffer)
-        # before the limiter stops, and both before the audit log's final flush.
-        runtime.on_close(limiter.close)
+        # The usage recorder flushes into the audit buffer before the Runtime closes
+        # the shared limiter and the audit log.
         runtime.on_close(apikeys.close)
 
 

@@ -14,7 +14,6 @@ from service.mfa.challenge import LoginSecondFactor
 from service.mfa.factors import Factors
 from service.mfa.service import MfaService
 from service.mfa.store import SqlMfaStore
-from service.ratelimit import RateLimiter
 from service.sessions.store import SqlUserStore
 
 if TYPE_CHECKING:
@@ -28,9 +27,8 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     settings = runtime.settings
     store = SqlMfaStore(runtime.db)
     users = SqlUserStore(runtime.db)
-    limiter = RateLimiter(runtime.redis, settings.redis_prefix)
     factors = Factors(
-        runtime.db, store, users, runtime.kek, limiter, runtime.audit,
+        runtime.db, store, users, runtime.kek, runtime.limiter, runtime.audit,
         issuer_name=urlsplit(settings.issuer).hostname or "authd",
         failed_rate=settings.failed_auth_rate, max_failures=settings.login_max_failures,
         lockout_for=runtime.sessions.login.lockout_for,
@@ -41,9 +39,6 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     runtime.mfa = MfaService(factors, login)
     runtime.sessions.login.second_factor = login
     if serving:
-        await limiter.start()
-        runtime.on_close(limiter.close)
-
         async def purge() -> None:
             await store.purge_tickets(time.time() - 3600)
 

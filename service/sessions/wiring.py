@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from service.http.oauth import register_grant
-from service.ratelimit import RateLimiter
 from service.sessions.handlers import refresh_token_grant
 from service.sessions.login import LoginService
 from service.sessions.passwords import PasswordHasher
@@ -36,9 +35,9 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
         access_ttl=settings.access_token_ttl, refresh_ttl=settings.refresh_token_ttl,
         grace=settings.refresh_reuse_grace,
     )
-    limiter = RateLimiter(runtime.redis, settings.redis_prefix)
     login = LoginService(
-        users, hasher, refresh, limiter, runtime.audit, failed_rate=settings.failed_auth_rate,
+        users, hasher, refresh, runtime.limiter, runtime.audit,
+        failed_rate=settings.failed_auth_rate,
         max_failures=settings.login_max_failures, lockout=settings.login_lockout,
         password_max_bytes=settings.password_max_bytes,
     )
@@ -53,7 +52,5 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
 
     runtime.on_close(close_hasher)
     if serving:
-        await limiter.start()
-        runtime.on_close(limiter.close)
         await refresh.start()
         runtime.on_close(refresh.close)

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
+from service.http.oauth import token_endpoint
 from service.http.responses import json_response
 from service.signing.errors import KeyNotFound
 from service.signing.store import SigningKeyRecord
@@ -69,7 +70,8 @@ def metadata_document(issuer: str) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials", "refresh_token"],
+        # What /oauth/token actually dispatches, not a second list to keep in step.
+        "grant_types_supported": token_endpoint.grant_types,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": [

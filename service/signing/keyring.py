@@ -192,10 +192,6 @@ class KeyRing:
             raise NoActiveKey()
         return active
 
-    @property
-    def published_kids(self) -> frozenset[str]:
-        return frozenset(self._verifying)
-
     async def ready(self) -> None:
         """Readiness check ``signing_key``: an active key is loaded."""
         if self.active is None:
