@@ -277,7 +277,7 @@ def test_non_canonical_base64_is_refused(verifier: Verifier, minter: TokenMinter
     """A segment whose unused trailing bits are set (a second spelling) is refused."""
     header, payload, signature = minter.mint().split(".")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    # A 2048-bit signature is 256 bytes: 342 characters, the last carrying 4 data bits.
+    # A 2048-bit signature is 256 bytes: 342 characters, the last carrying 2 data bits.
     assert len(signature) % 4 == 2
     last = alphabet.index(signature[-1])
     altered = signature[:-1] + alphabet[last | 1]

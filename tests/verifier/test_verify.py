@@ -115,6 +115,44 @@ def test_leeway_is_configurable(minter: TokenMinter) -> None:
         minter.verifier(leeway=0).verify(token)
 
 
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(-0.5, True), (0.0, False), (0.5, False)],
+    ids=["half-a-second-before", "at", "half-a-second-after"],
+)
+def test_expiry_boundary_holds_for_a_fractional_clock(
+    minter: TokenMinter, offset: float, accepted: bool
+) -> None:
+    """A token is expired from exactly exp + leeway, also between whole seconds."""
+    exp = int(time.time()) + 60
+    token = minter.mint(iat=exp - 900, nbf=exp - 900, exp=exp)
+    verifier = minter.verifier(leeway=5, clock=lambda: exp + 5 + offset)
+    if accepted:
+        assert verifier.verify(token).expires_at == exp
+    else:
+        with pytest.raises(TokenExpired):
+            verifier.verify(token)
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(-0.5, False), (0.0, True), (0.5, True)],
+    ids=["half-a-second-before", "at", "half-a-second-after"],
+)
+def test_not_before_boundary_holds_for_a_fractional_clock(
+    minter: TokenMinter, offset: float, accepted: bool
+) -> None:
+    """A token is valid from exactly nbf - leeway, also between whole seconds."""
+    nbf = int(time.time()) + 60
+    token = minter.mint(iat=nbf - 900, nbf=nbf, exp=nbf + 900)
+    verifier = minter.verifier(leeway=5, clock=lambda: nbf - 5 + offset)
+    if accepted:
+        assert verifier.verify(token).not_before == nbf
+    else:
+        with pytest.raises(TokenNotYetValid):
+            verifier.verify(token)
+
+
 def test_future_nbf_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
     """A token whose nbf is beyond the leeway in the future is not yet valid."""
     now = int(time.time())

@@ -168,6 +168,9 @@ class ClaimRules:
             aud = claims["aud"]
         except KeyError:
             raise MalformedToken("the access token lacks a required claim") from None
+        # Whole seconds: every bound below is an integer, for which ``k > now`` and
+        # ``k > floor(now)`` agree, and int-to-int comparisons are the cheap kind.
+        now = int(now)
         low = now - TIMESTAMP_HORIZON_SECONDS
         high = now + TIMESTAMP_HORIZON_SECONDS
         # `type(x) is int` refuses bool, float and str; the range refuses 10**30.

@@ -33,32 +33,29 @@ _TO_STANDARD = bytes(
     else ord("*")
     for byte in range(256)
 )
-_PADDING = (b"", b"", b"==", b"=")
 # In a canonical encoding the bits of the last character that carry no data are
 # zero (RFC 4648 §3.5). With 2 characters left over, only the top 2 bits of the
-# last character are data; with 3 left over, the top 4.
-_CANONICAL_LAST = (
-    None,
-    None,
-    frozenset(b"AQgw"),
-    frozenset(b"AEIMQUYcgkosw048"),
+# last character are data; with 3 left over, the top 4; with none left over, all
+# 6. One character left over is never valid. Indexed by ``len(segment) % 4``:
+# (the padding that completes the last quantum, the characters that may end it).
+_TAIL: Final[tuple[tuple[bytes, frozenset[int]], ...]] = (
+    (b"", frozenset(_ALPHABET + b"-_")),
+    (b"", frozenset()),
+    (b"==", frozenset(b"AQgw")),
+    (b"=", frozenset(b"AEIMQUYcgkosw048")),
 )
+_a2b = binascii.a2b_base64
 
 
 def b64url_decode(segment: bytes) -> bytes:
     """Decode one unpadded, canonical base64url segment; anything else is malformed."""
-    remainder = len(segment) % 4
-    if remainder == 1:
-        raise MalformedToken("the access token has an invalid base64url segment")
-    canonical_last = _CANONICAL_LAST[remainder]
-    if canonical_last is not None and segment[-1] not in canonical_last:
-        raise MalformedToken("the access token has a non-canonical base64url segment")
+    padding, last_allowed = _TAIL[len(segment) & 3]
     try:
-        return binascii.a2b_base64(
-            segment.translate(_TO_STANDARD) + _PADDING[remainder], strict_mode=True
-        )
-    except binascii.Error:
-        raise MalformedToken("the access token has an invalid base64url segment") from None
+        if segment[-1] in last_allowed:
+            return _a2b(segment.translate(_TO_STANDARD) + padding, strict_mode=True)
+    except (IndexError, binascii.Error):
+        pass
+    raise MalformedToken("the access token has an invalid base64url segment")
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -90,6 +90,9 @@ class VerifierOptions(CheckOptions, total=False):
 
 
 _NO_SCOPES: Final = frozenset[str]()
+# Membership of an int in bytes is a plain byte search; ``b"." in segment`` first
+# tries to read its operand as an int and raises (and clears) a TypeError per call.
+_DOT: Final = ord(".")
 
 # ((kid, alg), signing input, signature, payload segment)
 _Parsed = tuple[tuple[str, str], bytes, bytes, bytes]
@@ -129,7 +132,7 @@ class _VerifierCore:
             raise MalformedToken() from None
         signing_input, _, signature_segment = raw.rpartition(b".")
         header_segment, _, payload_segment = signing_input.partition(b".")
-        if not payload_segment or b"." in payload_segment:
+        if not payload_segment or _DOT in payload_segment:
             raise MalformedToken("the access token is not a signed JWT")
         header = self._header_cache.get(header_segment)
         if header is None:
