@@ -53,7 +53,9 @@ ensure_postgres() {
   local version
   version="$(ls /etc/postgresql | sort -V | tail -n 1)"
   say "${action}ing PostgreSQL $version (pg_ctlcluster runs it as the postgres user)"
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main "$action" || true
+  # A non-zero exit (e.g. "already running") is not fatal by itself: the port decides.
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main "$action" \
+    || say "pg_ctlcluster $action exited $? (its message is above); waiting for the port"
   wait_port "$PG_HOST" "$PG_PORT" || { say "PostgreSQL did not come up on $PG_HOST:$PG_PORT"; return 1; }
 }
 
@@ -62,6 +64,8 @@ ensure_redis() {
   if ! command -v redis-server >/dev/null; then
     say "installing Redis"
     apt_install redis-server
+    # Where systemd runs, the package starts its own server on the default port.
+    if port_open "$REDIS_HOST" "$REDIS_PORT"; then say "Redis is up on $REDIS_HOST:$REDIS_PORT"; return 0; fi
   fi
   say "starting Redis"
   mkdir -p /tmp/authd-redis
