@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 import pyotp
 
+from tests.sessions.helpers import api_key_with_scope
 from tests.support.databases import REDIS_URL, RUN_ID, create_database, drop_run_databases
 from tests.support.servers import Server, free_port, new_kek
 
@@ -40,6 +41,9 @@ SELF_LOCKING = r"^/admin/(clients/[^/]+/disable|apikeys/[^/]+/(revoke|rotate))$"
 # admin key: they run in their own pass, first, with a user enrolled in TOTP (the
 # admin pass revokes signing keys, which invalidates the user's token).
 USER_MFA = r"^/v1/mfa(/|$)"
+# RFC 7662 introspection wants a caller holding authd:introspect, which the admin
+# key does not: it gets its own pass with such a key.
+INTROSPECT = r"^/oauth/introspect$"
 CHECKS = ",".join((
     "not_a_server_error",
     "status_code_conformance",
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         server.wait_ready()
         user_token = enrolled_user_token(server.base_url, admin["api_key"])
+        introspect_key = api_key_with_scope(server, "fuzz-introspector", "authd:introspect")
         common = [
             executable, "run", f"{server.base_url}/openapi.json",
             "--checks", CHECKS,
@@ -121,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         passes = [  # the user's pass first: the admin pass revokes signing keys
             ["--header", f"Authorization: Bearer {user_token}",
              "--include-path-regex", USER_MFA],
-            [*admin_header, "--exclude-path-regex", f"{SELF_LOCKING}|{USER_MFA}"],
+            ["--header", f"X-API-Key: {introspect_key}", "--include-path-regex", INTROSPECT],
+            [*admin_header,
+             "--exclude-path-regex", f"{SELF_LOCKING}|{USER_MFA}|{INTROSPECT}"],
             [*admin_header, "--include-path-regex", SELF_LOCKING],
         ]
-        secrets_shown = (admin["api_key"], user_token)
+        secrets_shown = (admin["api_key"], user_token, introspect_key)
         failed = 0
         for selection in passes:
             command = [*common, *selection]
