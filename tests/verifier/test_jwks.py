@@ -53,44 +53,31 @@ def test_keys_are_reused_within_max_age(
     assert server.count(JWKS_PATH) == 1
 
 
-def test_max_age_sets_the_lifetime(
-    server: LocalServer, jwks_route: JWKSRoute, clock: ManualClock
+@pytest.mark.parametrize(
+    ("max_age", "policy", "lifetime"),
+    [
+        (120, {}, 120),
+        (0, {"min_ttl": 30}, 30),
+        (365 * 86_400, {"max_ttl": 3600}, 3600),
+        (None, {"default_ttl": 200}, 200),
+    ],
+    ids=["max-age-is-the-lifetime", "raised-to-the-floor", "lowered-to-the-ceiling",
+         "no-cache-control-uses-the-default"],
+)
+def test_lifetime_follows_max_age_within_the_policy(
+    server: LocalServer,
+    jwks_route: JWKSRoute,
+    clock: ManualClock,
+    max_age: int | None,
+    policy: dict[str, float],
+    lifetime: int,
 ) -> None:
-    """The cache lifetime follows the response's max-age."""
-    jwks_route.max_age = 120
-    with make_cache(server, clock) as cache:
+    """The cache lifetime is the response's max-age, raised to min_ttl (so max-age=0
+    cannot make every request fetch), capped at max_ttl, or default_ttl without one."""
+    jwks_route.max_age = max_age
+    with make_cache(server, clock, **policy) as cache:
         cache.get_key(KID)
-        assert cache.snapshot.expires_at == pytest.approx(clock.now + 120)
-
-
-def test_max_age_below_the_floor_is_raised(
-    server: LocalServer, jwks_route: JWKSRoute, clock: ManualClock
-) -> None:
-    """max-age=0 is raised to the policy's min_ttl so authd is not fetched per request."""
-    jwks_route.max_age = 0
-    with make_cache(server, clock, min_ttl=30) as cache:
-        cache.get_key(KID)
-        assert cache.snapshot.expires_at == pytest.approx(clock.now + 30)
-
-
-def test_max_age_above_the_ceiling_is_lowered(
-    server: LocalServer, jwks_route: JWKSRoute, clock: ManualClock
-) -> None:
-    """A year-long max-age is capped at the policy's max_ttl."""
-    jwks_route.max_age = 365 * 86_400
-    with make_cache(server, clock, max_ttl=3600) as cache:
-        cache.get_key(KID)
-        assert cache.snapshot.expires_at == pytest.approx(clock.now + 3600)
-
-
-def test_missing_max_age_uses_the_default(
-    server: LocalServer, jwks_route: JWKSRoute, clock: ManualClock
-) -> None:
-    """Without Cache-Control the default lifetime applies."""
-    jwks_route.max_age = None
-    with make_cache(server, clock, default_ttl=200) as cache:
-        cache.get_key(KID)
-        assert cache.snapshot.expires_at == pytest.approx(clock.now + 200)
+        assert cache.snapshot.expires_at == pytest.approx(clock.now + lifetime)
 
 
 def test_refresh_starts_in_the_background_before_expiry(
