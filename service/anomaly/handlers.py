@@ -16,15 +16,12 @@ from starlette.routing import BaseRoute, Route
 from service.errors import InvalidRequest
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
-from service.http.requests import read_json
+from service.http.requests import read_json, whole_number
 from service.http.responses import json_response
 
 
 def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise InvalidRequest("limit must be a whole number from 1 to 200")
-    return int(raw)
+    return whole_number("limit", request.query_params.get("limit", "20"), 1, 200)
 
 
 async def user_logins(request: Request) -> Response:

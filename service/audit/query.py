@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from service.errors import InvalidRequest
+from service.http.requests import whole_number
 
 MAX_LIMIT = 1000
 _ACTION = re.compile(r"^[a-z0-9_.]{1,64}$")
@@ -39,15 +40,5 @@ class AuditQuery:
             raise InvalidRequest("action is a dotted name such as apikey.revoke")
         if subject is not None and not _SUBJECT.match(subject):
             raise InvalidRequest("subject is 1 to 256 printable characters")
-        return cls(action, subject, _whole("after_id", after_id, 0, 2**62),
-                   _whole("limit", limit, 1, MAX_LIMIT))
-
-
-def _whole(name: str, value: str | int, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be a whole number") from None
-    if not low <= number <= high:
-        raise InvalidRequest(f"{name} must be from {low} to {high}")
-    return number
+        return cls(action, subject, whole_number("after_id", after_id, 0, 2**62),
+                   whole_number("limit", limit, 1, MAX_LIMIT))

@@ -89,3 +89,18 @@ def field(data: dict[str, Any], name: str, *, required: bool = True) -> str | No
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a string")
     return value
+
+
+def whole_number(name: str, value: str | int, low: int, high: int) -> int:
+    """``value`` (a query parameter's text, or an int) as an int in ``[low, high]``.
+
+    Only ASCII digits count: ``str.isdigit`` is true for "²", which ``int`` refuses.
+    """
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise InvalidRequest(f"{name} must be a whole number from {low} to {high}")
+        value = int(value)
+    if not low <= value <= high:
+        raise InvalidRequest(f"{name} must be a whole number from {low} to {high}")
+    return value
+

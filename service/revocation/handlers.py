@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from service.errors import InvalidClient, InvalidRequest
 from service.http.context import client_ip, runtime_of
-from service.http.requests import read_form
+from service.http.requests import read_form, whole_number
 from service.http.responses import NO_STORE, json_response
 
 # Hundreds of verifiers poll the same URL every few seconds: a shared cache may answer
@@ -30,10 +30,8 @@ async def revocation_feed(request: Request) -> Response:
     unknown = set(request.query_params) - {"since", "limit"}
     if unknown:
         raise InvalidRequest(f"unknown query parameter {sorted(unknown)[0]}")
-    raw_limit = request.query_params.get("limit", "1000")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
-        raise InvalidRequest("limit must be a whole number from 1 to 1000")
-    feed = await runtime.revocations.feed(request.query_params.get("since"), int(raw_limit))
+    limit = whole_number("limit", request.query_params.get("limit", "1000"), 1, 1000)
+    feed = await runtime.revocations.feed(request.query_params.get("since"), limit)
     return json_response(feed.as_dict(), headers=FEED_CACHE)
 
 

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from service.errors import InvalidRequest
+from service.http.requests import whole_number
 from tests.http.app import client
 
 PROBLEM = "application/problem+json"
@@ -99,3 +101,15 @@ async def test_a_form_error_on_an_oauth_path_is_rfc6749_json() -> None:
     assert body["error"] == "invalid_request"
     assert "more than once" in body["error_description"]
     assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "-1", "1_0", " 5", "", "0", "201", "1e2"])
+def test_a_whole_number_outside_ascii_digits_or_the_range_is_a_400(text: str) -> None:
+    """Only ASCII digits in range pass: "²".isdigit() is true, but int("²") raises."""
+    with pytest.raises(InvalidRequest, match="limit must be a whole number from 1 to 200"):
+        whole_number("limit", text, 1, 200)
+
+
+def test_a_whole_number_in_range_is_returned() -> None:
+    assert whole_number("limit", "200", 1, 200) == 200
+    assert whole_number("after_id", 7, 0, 10) == 7
