@@ -28,28 +28,36 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+PG_HBA_CHANGED=0
 pg_trust_loopback() {
   # A fresh Debian cluster asks for passwords on TCP; the suite connects as
-  # postgres without one, so loopback gets trust (a test machine only).
+  # postgres without one, so loopback gets trust (a test machine only). Files that
+  # already carry the rule are left alone; PG_HBA_CHANGED=1 says one was edited, so
+  # a running cluster must restart to read it. pg_hba.conf is readable by postgres
+  # only, hence grep as root too.
   local hba
   for hba in /etc/postgresql/*/main/pg_hba.conf; do
-    [ -f "$hba" ] || continue
-    if ! grep -q "authd-test" "$hba"; then
+    as_root test -f "$hba" || continue
+    if ! as_root grep -q "authd-test" "$hba"; then
       as_root sed -i '1i host all all 127.0.0.1/32 trust # authd-test\nhost all all ::1/128 trust # authd-test' "$hba"
+      PG_HBA_CHANGED=1
     fi
   done
 }
 
 ensure_postgres() {
   if port_open "$PG_HOST" "$PG_PORT"; then say "PostgreSQL is up on $PG_HOST:$PG_PORT"; return 0; fi
-  local action=start
   if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
     say "installing PostgreSQL"
     apt_install postgresql
-    pg_trust_loopback
-    # The package may have started the cluster before pg_hba.conf was edited.
-    action=restart
   fi
+  # Also for an installed-but-stopped cluster: it may never have got the rule (it
+  # was installed by something else), and the suite's password-less login would fail.
+  pg_trust_loopback
+  local action=start
+  # A changed pg_hba.conf is read at start; restart covers a cluster that is already
+  # running (the package may start it before the edit) and starts a stopped one.
+  if [ "$PG_HBA_CHANGED" -eq 1 ]; then action=restart; fi
   local version
   version="$(ls /etc/postgresql | sort -V | tail -n 1)"
   say "${action}ing PostgreSQL $version (pg_ctlcluster runs it as the postgres user)"

@@ -9,7 +9,10 @@
 #   - GET /.well-known/jwks.json + If-None-Match  (304)
 #   - POST /v1/token with an API key from `authd bootstrap` (the exchange)
 # and `openssl speed -seconds 3 rsa2048` (raw single-core RSA-2048 sign rate).
-# Prints one row per measurement and the ratios; target: JWKS >= 10x the sign rate.
+# Prints one row per measurement and the ratios. The target (DESIGN §7) is JWKS >= 10x
+# the exchange rate; the ratios to openssl's sign rate are context, not a target.
+# Rates count successful answers only: wrk's "Non-2xx or 3xx" (status >= 400, e.g. a
+# 429 or 401 refusal) are taken out, so refused exchanges never inflate a rate.
 set -euo pipefail
 
 DURATION=10
@@ -20,7 +23,7 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION="$2"; shift 2 ;;
     --connections) CONNECTIONS="$2"; shift 2 ;;
     --log-level) LOG_LEVEL="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -55,8 +58,14 @@ curl -fs "$URL/readyz" >/dev/null || { echo "server not ready:"; cat "$WORK/serv
 API_KEY="$("$PY" -m service --json bootstrap | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')"
 ETAG="$(curl -fsI "$URL/.well-known/jwks.json" | tr -d '\r' | awk -F': ' 'tolower($1)=="etag"{print $2}')"
 
-rate() {  # wrk output -> requests/s
-  awk '/Requests\/sec/{print $2}'
+ok_rate() {  # wrk output -> successful answers/s: (requests - status >= 400) / run time
+  awk '
+    / requests in /{ n = $1; t = $4; sub(/,$/, "", t)
+                     if (t ~ /ms$/) s = substr(t, 1, length(t) - 2) / 1000
+                     else if (t ~ /m$/) s = substr(t, 1, length(t) - 1) * 60
+                     else s = substr(t, 1, length(t) - 1) }
+    /Non-2xx or 3xx responses/{ bad = $5 }
+    END { printf "%.1f\n", (n - bad) / s }'
 }
 non2xx() {
   awk '/Non-2xx or 3xx responses/{print $5}' | grep . || echo 0
@@ -73,9 +82,9 @@ N304_OUT="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -H "If-None-Match: $ETAG" 
 TOKEN_OUT="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/token.lua" "$URL/v1/token")"
 SIGN_RATE="$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/{print $(NF-1)}')"
 
-JWKS="$(rate <<<"$JWKS_OUT")"; N304="$(rate <<<"$N304_OUT")"; TOKENS="$(rate <<<"$TOKEN_OUT")"
+JWKS="$(ok_rate <<<"$JWKS_OUT")"; N304="$(ok_rate <<<"$N304_OUT")"; TOKENS="$(ok_rate <<<"$TOKEN_OUT")"
 echo "authd JWKS benchmark: 1 worker, 127.0.0.1, wrk -t1 -c$CONNECTIONS -d${DURATION}s, log level $LOG_LEVEL, $(nproc) cores"
-printf '%-40s %12s\n' "measurement" "per second"
+printf '%-40s %12s\n' "measurement" "ok per second"
 printf '%-40s %12.0f\n' "openssl rsa2048 sign (1 core)" "$SIGN_RATE"
 printf '%-40s %12.0f   (non-2xx/3xx: %s)\n' "POST /v1/token (exchange)" "$TOKENS" "$(non2xx <<<"$TOKEN_OUT")"
 printf '%-40s %12.0f   (non-2xx/3xx: %s)\n' "GET /.well-known/jwks.json 200" "$JWKS" "$(non2xx <<<"$JWKS_OUT")"
@@ -83,7 +92,7 @@ printf '%-40s %12.0f   (non-2xx/3xx: %s)\n' "GET /.well-known/jwks.json 304" "$N
 "$PY" - "$JWKS" "$N304" "$SIGN_RATE" "$TOKENS" <<'PY'
 import sys
 jwks, n304, sign, tokens = map(float, sys.argv[1:])
-print(f"ratio JWKS 200 / openssl sign rate   {jwks / sign:6.2f}x  (target >= 10x)")
+print(f"ratio JWKS 200 / openssl sign rate   {jwks / sign:6.2f}x")
 print(f"ratio JWKS 304 / openssl sign rate   {n304 / sign:6.2f}x")
 if tokens:
     print(f"ratio JWKS 200 / exchange rate       {jwks / tokens:6.2f}x  (target >= 10x)")

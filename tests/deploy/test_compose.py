@@ -52,11 +52,19 @@ def test_replicas_start_after_migration_and_healthy_dependencies() -> None:
 
 
 def test_every_long_running_service_has_a_health_check() -> None:
-    """Each service other than the one-shot migration declares a health check."""
+    """Each service declares a health check, except the one-shot migration and
+    Prometheus (nothing depends on Prometheus being healthy)."""
     for name, service in services().items():
         if name in {"migrate", "prometheus"}:
             continue
         assert service["healthcheck"]["test"], name
+
+
+def test_authd_health_check_probes_readiness() -> None:
+    """The replicas' health check is healthcheck.py --ready (/readyz): its 503s are the
+    only /readyz answers authd counts under compose, so AuthdNotReady depends on it."""
+    test = services()["authd"]["healthcheck"]["test"]
+    assert test == ["CMD", "python", "/app/deploy/healthcheck.py", "--ready"]
 
 
 def test_the_kek_is_a_secret_file_never_a_value() -> None:

@@ -20,7 +20,8 @@ from tests.deploy.dockerfile import (
     instructions,
     stages,
 )
-from tests.support.servers import REPO, Server, free_port
+from tests.support.forwarder import Forwarder
+from tests.support.servers import REPO, Server, free_port, run_cli
 
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 HEALTHCHECK = REPO / "deploy" / "healthcheck.py"
@@ -131,21 +132,44 @@ def test_stop_signal_and_health_check_are_declared() -> None:
     assert "/healthz" in HEALTHCHECK.read_text()
 
 
+def run_health_check(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, str(HEALTHCHECK), *args],
+                          capture_output=True, timeout=30, check=False)
+
+
 @pytest.mark.e2e
 def test_health_check_script_passes_against_a_live_server(
     server_env: dict[str, str], start_server: Callable[..., Server]
 ) -> None:
-    """deploy/healthcheck.py exits 0 when authd answers /healthz."""
+    """deploy/healthcheck.py exits 0 when authd answers /healthz, and with --ready
+    when /readyz answers 200."""
     server = start_server(server_env)
-    result = subprocess.run([sys.executable, str(HEALTHCHECK), server.base_url],
-                            capture_output=True, timeout=30, check=False)
+    result = run_health_check(server.base_url)
     assert result.returncode == 0, result.stderr.decode()
+    server.wait_ready()
+    result = run_health_check("--ready", server.base_url)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.mark.e2e
+def test_ready_health_check_fails_while_the_database_is_down(
+    server_env: dict[str, str], start_server: Callable[..., Server], pg_forwarder: Forwarder
+) -> None:
+    """With PostgreSQL cut, --ready gets /readyz's 503 and exits 1 (what compose's
+    healthcheck and the AuthdNotReady alert rely on); plain liveness still passes."""
+    run_cli(["migrate"], server_env)
+    pg_forwarder.stop()
+    env = {**server_env,
+           "AUTHD_DATABASE_URL": pg_forwarder.url_through(server_env["AUTHD_DATABASE_URL"])}
+    server = start_server(env, migrate_first=False)
+    ready = run_health_check("--ready", server.base_url)
+    assert ready.returncode == 1
+    assert "/readyz" in ready.stderr.decode() and "503" in ready.stderr.decode()
+    live = run_health_check(server.base_url)
+    assert live.returncode == 0, live.stderr.decode()
 
 
 def test_health_check_script_fails_when_nothing_listens() -> None:
     """deploy/healthcheck.py exits 1 when no server answers."""
-    result = subprocess.run(
-        [sys.executable, str(HEALTHCHECK), f"http://127.0.0.1:{free_port()}"],
-        capture_output=True, timeout=30, check=False,
-    )
+    result = run_health_check(f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1

@@ -90,3 +90,16 @@ def test_queries_are_valid_promql(tmp_path: Path) -> None:
     result = subprocess.run([promtool, "check", "rules", str(rule_file)],
                             capture_output=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+
+
+def test_redis_fallback_panel_plots_only_redis_fallbacks() -> None:
+    """Audit write failures are a PostgreSQL problem: they get their own panel, not a
+    line in "Redis fallbacks" where they would read as a Redis outage."""
+    by_title = {panel["title"]: panel for panel in panels(load())}
+    fallback = set().union(*(referenced_names(target["expr"])
+                             for target in by_title["Redis fallbacks per second"]["targets"]))
+    assert fallback == {"authd_denylist_fallback_total", "authd_rate_limit_fallback_total"}
+    audit = [panel for panel in panels(load()) if any(
+        "authd_audit_write_failures_total" in referenced_names(target["expr"])
+        for target in panel.get("targets", []))]
+    assert [panel["title"] for panel in audit] == ["Audit write failures"]

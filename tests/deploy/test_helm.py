@@ -228,3 +228,64 @@ def test_pods_can_serve_tls_themselves() -> None:
     assert env["AUTHD_TLS_KEY_FILE"]["value"] == "/var/run/secrets/authd/tls/tls.key"
     assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
     assert one(documents, "ServiceMonitor")["spec"]["endpoints"][0]["scheme"] == "https"
+
+
+def notes(values: dict[str, Any]) -> str:
+    """The NOTES.txt Helm prints after an install of release `prod`."""
+    manifests = helm.Chart.load(CHART).render(values, name="prod", namespace="auth",
+                                              is_install=True)
+    return manifests["authd/templates/NOTES.txt"]
+
+
+def without_redis(**changes: Any) -> dict[str, Any]:
+    values = with_values(**{"replicaCount": 1, "workers": 1,
+                            "autoscaling": {"enabled": False}, **changes})
+    del values["redis"]
+    return values
+
+
+@pytest.mark.parametrize("changes", [
+    {"replicaCount": 2},
+    {"workers": 2},
+    {"autoscaling": {"enabled": True}},
+], ids=["replicas", "workers", "autoscaling"])
+def test_notes_warn_when_several_processes_run_without_redis(changes: dict[str, Any]) -> None:
+    """Rate limits and invalidation are per process: two workers in one pod, or an HPA
+    that may add pods, need Redis as much as two replicas do."""
+    assert "WARNING: no Redis" in notes(without_redis(**changes))
+    assert "WARNING: no Redis" not in notes(with_values(**changes))
+
+
+def test_notes_do_not_warn_for_a_single_process_without_redis() -> None:
+    """One replica with one worker and no HPA is correct without Redis."""
+    assert "WARNING" not in notes(without_redis())
+
+
+@pytest.mark.parametrize("name", [
+    "AUTHD_WORKERS", "AUTHD_HOST", "AUTHD_PORT", "AUTHD_LOG_FORMAT", "AUTHD_ISSUER",
+    "AUTHD_REDIS_URL", "AUTHD_TRUSTED_PROXIES", "AUTHD_KEK",
+])
+def test_extra_env_cannot_repeat_a_name_the_chart_sets(name: str) -> None:
+    """A duplicate env name is no error in Kubernetes (one of the two silently wins),
+    so extraEnv naming a chart-managed variable fails the render, naming it."""
+    values = with_values(extraEnv={"AUTHD_KEY_ROTATION_INTERVAL": "30d", name: "x"})
+    with pytest.raises(HelmRenderError, match=rf"extraEnv\.{name}: the chart sets {name}"):
+        render(values)
+
+
+def test_extra_env_adds_other_settings_once() -> None:
+    """A setting the chart does not manage reaches both containers, and no env name
+    appears twice in either."""
+    documents = render(CI_VALUES)
+    for workload in (one(documents, "Deployment"), one(documents, "Job")):
+        names = [item["name"] for item in containers(workload)[0]["env"]]
+        assert "AUTHD_KEY_ROTATION_INTERVAL" in names
+        assert len(names) == len(set(names)), names
+
+
+def test_default_workers_match_the_cpu_request() -> None:
+    """values.yaml asks for about one worker per requested CPU, and its defaults do so."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    cpu = str(values["resources"]["requests"]["cpu"])
+    cores = int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    assert values["workers"] == cores

@@ -8,8 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.servers import Server
+
+pytestmark = pytest.mark.e2e
 
 StartServer = Callable[..., Server]
 

@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.support.databases import REDIS_URL
 from tests.support.forwarder import Forwarder
 from tests.support.servers import Server, run_cli
+
+pytestmark = pytest.mark.e2e
 
 StartServer = Callable[..., Server]
 

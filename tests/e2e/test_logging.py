@@ -21,6 +21,8 @@ import pytest
 
 from tests.support.servers import Server
 
+pytestmark = pytest.mark.e2e
+
 StartServer = Callable[..., Server]
 BASE62 = string.ascii_letters + string.digits
 

@@ -6,9 +6,12 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.servers import Server
+
+pytestmark = pytest.mark.e2e
 
 StartServer = Callable[..., Server]
 

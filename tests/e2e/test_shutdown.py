@@ -8,9 +8,12 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.support.forwarder import Forwarder
 from tests.support.servers import Server
+
+pytestmark = pytest.mark.e2e
 
 StartServer = Callable[..., Server]
 # uvicorn finishes its graceful shutdown, then re-raises the signal it caught, so a

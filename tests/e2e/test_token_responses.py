@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from tests.apikeys.support import bootstrap
 from tests.sessions.helpers import PASSWORD, create_user
 from tests.support.servers import Server
+
+pytestmark = pytest.mark.e2e
 
 
 def test_every_token_response_is_no_store(

@@ -66,9 +66,35 @@ are referenced, never copied: the database URL from a Secret key, the KEK as a f
 - name: AUTHD_LOG_FORMAT
   value: json
 {{- range $name, $value := .Values.extraEnv }}
+{{- $owner := get (include "authd.managedEnv" $ | fromYaml) $name }}
+{{- if $owner }}
+{{- fail (printf "extraEnv.%s: the chart sets %s itself (%s); a duplicate env name is not an error in Kubernetes, one of the two would silently win" $name $name $owner) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+The AUTHD_* names the chart sets (here or in deployment.yaml), each with how to
+set it instead. extraEnv may not repeat them: a duplicate env name is not an error in
+Kubernetes, one of the two just wins, so an override would work or not depending
+on the order of rendering. AUTHD_KEK is listed because it is a secret.
+*/}}
+{{- define "authd.managedEnv" -}}
+AUTHD_ISSUER: "set the value issuer"
+AUTHD_DATABASE_URL: "set the value database.existingSecret"
+AUTHD_KEK: "set the value kek.existingSecret"
+AUTHD_KEK_FILE: "set the value kek.existingSecret"
+AUTHD_REDIS_URL: "set the value redis.url or redis.existingSecret"
+AUTHD_REDIS_PREFIX: "set the value redisPrefix"
+AUTHD_LOG_FORMAT: "always json"
+AUTHD_HOST: "fixed: the probes and the Service expect 0.0.0.0:8000"
+AUTHD_PORT: "fixed: the probes and the Service expect 0.0.0.0:8000"
+AUTHD_WORKERS: "set the value workers"
+AUTHD_TRUSTED_PROXIES: "set the value trustedProxies"
+AUTHD_TLS_CERT_FILE: "set the value tls.existingSecret"
+AUTHD_TLS_KEY_FILE: "set the value tls.existingSecret"
 {{- end -}}
 
 {{- define "authd.kekVolume" -}}
