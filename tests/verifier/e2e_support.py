@@ -3,7 +3,8 @@
 The server's issuer is its own loopback URL (``http://127.0.0.1:PORT``), so
 ``Verifier.for_issuer(authd.issuer, ...)`` finds the JWKS exactly as a downstream
 service would. Keys, clients and users are made with the real CLI; tokens come
-from the real HTTP endpoints. The server's JSON access log counts JWKS requests.
+from the real HTTP endpoints. JWKS requests are counted from the server's
+``authd_http_requests_total`` counter at ``/metrics``.
 """
 
 from __future__ import annotations

@@ -36,7 +36,18 @@ class Reply:
     body: bytes = b""
 
 
+@dataclass(frozen=True)
+class Sent:
+    """How much of a reply's body went out before the client finished or hung up."""
+
+    path: str
+    body_bytes: int
+    complete: bool
+
+
 Route = Callable[[Request], Reply]
+
+_WRITE_CHUNK = 64 * 1024
 
 
 class LocalServer:
@@ -45,8 +56,11 @@ class LocalServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
+        #: One entry per reply, appended once its body was written or the client left.
+        self.sent: list[Sent] = []
         self.delay = 0.0
         self._lock = threading.Lock()
+        self._replied = threading.Condition(self._lock)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,7 +82,17 @@ class LocalServer:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                self.wfile.write(reply.body)
+                written = 0
+                try:
+                    while written < len(reply.body):
+                        written += self.wfile.write(
+                            reply.body[written : written + _WRITE_CHUNK]
+                        )
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                with server._replied:
+                    server.sent.append(Sent(parts.path, written, written == len(reply.body)))
+                    server._replied.notify_all()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -99,6 +123,14 @@ class LocalServer:
         """How many requests hit ``path``."""
         with self._lock:
             return sum(1 for request in self.requests if request.path == path)
+
+    def wait_for_reply(self, path: str, timeout: float = 10.0) -> Sent:
+        """The first reply sent to ``path``, waiting until its body was written or abandoned."""
+        with self._replied:
+            self._replied.wait_for(
+                lambda: any(sent.path == path for sent in self.sent), timeout
+            )
+            return next(sent for sent in self.sent if sent.path == path)
 
     def requests_to(self, path: str) -> list[Request]:
         """The recorded requests to ``path``."""

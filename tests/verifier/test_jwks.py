@@ -83,16 +83,27 @@ def test_lifetime_follows_max_age_within_the_policy(
 def test_refresh_starts_in_the_background_before_expiry(
     server: LocalServer, jwks_route: JWKSRoute, clock: ManualClock
 ) -> None:
-    """Past the refresh point a lookup returns the cached key at once and refreshes behind it."""
+    """Past the refresh point a lookup returns the cached key without waiting for the refresh.
+
+    The refresh's answer is held back until the lookup has returned: a lookup
+    that waited for it would see the route time out unreleased instead.
+    """
     jwks_route.max_age = 100
+    released = threading.Event()
+    answered_after_release: list[bool] = []
+
+    def held_back(request: Request) -> Reply:
+        answered_after_release.append(released.wait(timeout=10))
+        return jwks_route(request)
+
     with make_cache(server, clock, refresh_ahead=0.2) as cache:
         cache.get_key(KID)
+        server.routes[JWKS_PATH] = held_back
         clock.advance(85)
-        server.delay = 0.3
-        started = time.monotonic()
         assert cache.get_key(KID) is not None
-        assert time.monotonic() - started < 0.2
+        released.set()
         cache.wait_for_refresh()
+    assert answered_after_release == [True]
     assert server.count(JWKS_PATH) == 2
 
 

@@ -14,6 +14,7 @@ from authd_verifier import (
     RevocationList,
     TokenRevoked,
 )
+from authd_verifier.revocation import MAX_FEED_BYTES
 from authd_verifier.testing import TokenMinter
 
 from .local_server import LocalServer, ManualClock, Reply, Request
@@ -143,6 +144,34 @@ def test_feed_answer_without_cursor_is_refused(server: LocalServer) -> None:
     assert not poller.poll_once()
     assert not poller.is_revoked(claims())
     poller.close()
+
+
+def oversized_feed(server: LocalServer) -> bytes:
+    """Serve a feed answer three times the cap: a buffering client would read all of it."""
+    body = b'{"entries": [], "cursor": "' + b"x" * (3 * MAX_FEED_BYTES) + b'"}'
+    server.routes[FEED_PATH] = lambda request: Reply(200, {}, body)
+    return body
+
+
+def test_oversized_feed_answer_is_refused_unread(server: LocalServer) -> None:
+    """A feed answer over the cap fails the poll (no exception) and is not read to the end."""
+    oversized_feed(server)
+    with RevocationFeed(server.url, interval=60) as poller:
+        assert poller.last_success is None
+        assert not poller.poll_once()
+        assert poller.cursor is None
+    assert not server.wait_for_reply(FEED_PATH).complete
+
+
+async def test_async_oversized_feed_answer_is_refused_unread(server: LocalServer) -> None:
+    """The async feed refuses an oversized answer the same way, without reading all of it."""
+    oversized_feed(server)
+    async with AsyncRevocationFeed(server.url, interval=60) as poller:
+        assert poller.last_success is None
+        assert not await poller.poll_once()
+        assert poller.cursor is None
+    sent = await asyncio.to_thread(server.wait_for_reply, FEED_PATH)
+    assert not sent.complete
 
 
 def test_verifier_rejects_a_revoked_token(

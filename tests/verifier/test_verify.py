@@ -48,6 +48,33 @@ def test_valid_token_returns_its_claims(verifier: Verifier, minter: TokenMinter)
     assert claims.expires_at - claims.issued_at == minter.lifetime
 
 
+@pytest.mark.parametrize(
+    "thumbprints",
+    [
+        {"x5t": "dGh1bWJwcmludC1zaGExLTIwLWJ5dGVz"},
+        {"x5t#S256": "dGh1bWJwcmludC1zaGEyNTYtMzItYnl0ZXMtbG9uZy0tLQ"},
+        {
+            "x5t": "dGh1bWJwcmludC1zaGExLTIwLWJ5dGVz",
+            "x5t#S256": "dGh1bWJwcmludC1zaGEyNTYtMzItYnl0ZXMtbG9uZy0tLQ",
+        },
+    ],
+    ids=["x5t", "x5t#S256", "both"],
+)
+def test_certificate_thumbprint_headers_are_accepted(
+    verifier: Verifier, minter: TokenMinter, thumbprints: dict[str, str]
+) -> None:
+    """x5t / x5t#S256 name a certificate next to kid without supplying a key: the token verifies."""
+    assert verifier.verify(minter.mint(header=thumbprints, subject="user-7")).subject == "user-7"
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "AT+JWT", "Application/At+JWT"])
+def test_access_token_type_spellings_are_accepted(
+    verifier: Verifier, minter: TokenMinter, typ: str
+) -> None:
+    """typ at+jwt is compared case-insensitively, with or without application/ (RFC 9068 §4)."""
+    assert verifier.verify(minter.mint(header={"typ": typ}, subject="user-8")).subject == "user-8"
+
+
 @pytest.fixture
 def issuer_minter(server: LocalServer) -> TokenMinter:
     """A minter whose issuer is the local server, which publishes its key."""

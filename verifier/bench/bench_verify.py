@@ -2,12 +2,20 @@
 
 DESIGN §7: the verifier library must reach >= 80 % of the raw RSA-2048 verify
 rate on one core for tokens it has never seen. Absolute rates drift between
-runs on a shared machine, so both are measured in this one process, on one
-core, interleaved chunk by chunk over the same tokens:
+runs on a shared machine, so every contestant is measured in this one process,
+on one core, interleaved chunk by chunk over the same tokens (the order of the
+contestants rotates from chunk to chunk, so none always runs first):
 
 - raw: ``cryptography``'s RSA-2048 PKCS#1 v1.5 SHA-256 ``verify`` on the
   tokens' signing inputs and signatures (already decoded, padding and hash
-  objects made once) — the floor no verifier can beat;
+  objects made once). This is the "raw RSA verify rate" the issue names and
+  the denominator of the headline ratio. It is not a floor: a verifier can
+  check the same signature more cheaply, as the next row shows;
+- raw, recover + SHA-256 compare: the same inputs through the cheaper check
+  authd_verifier itself uses (``recover_data_from_signature``, then compare
+  the recovered bytes with ``DigestInfo || SHA-256(signing input)``, RFC 8017
+  §8.2.2), inline. Its lead over raw is what authd_verifier gains back by not
+  calling ``verify``;
 - authd_verifier: ``Verifier.verify`` on the compact tokens, with keys from a
   real ``JWKSCache`` (fetched once over HTTP from a local server), each token
   verified exactly once with every check on (structure, header, signature,
@@ -15,9 +23,9 @@ core, interleaved chunk by chunk over the same tokens:
 - a floor: the least any verifier of these tokens must do, inline with no
   function of our own — base64url-decode the signature and the payload, the
   RSA check (``recover_data_from_signature`` + SHA-256 compare, as
-  authd_verifier does it) and a plain ``json.loads``; no header, claim, type,
-  duplicate-member or canonical-encoding check. What it leaves between itself
-  and raw is what decoding and parsing alone cost;
+  authd_verifier does it) and a plain JSON parse (``json.loads``' scanner);
+  no header, claim, type, duplicate-member or canonical-encoding check. What
+  it leaves below "raw, recover" is what decoding and parsing alone cost;
 - the floor plus checks: the same steps through authd_verifier's own strict
   primitives (canonical base64url, duplicate-member JSON, the cached header
   check, the key's pinned algorithm, every claim check), still inline. The
@@ -26,8 +34,8 @@ core, interleaved chunk by chunk over the same tokens:
 - for reference, PyJWT's ``jwt.decode`` on the same tokens (it performs fewer
   checks: no duplicate-member, canonical-encoding, ``typ`` or type checks).
 
-Both are timed as CPU time of the benchmark thread (``time.thread_time``), so
-other processes on a shared machine do not distort the ratio.
+All are timed as CPU time of the benchmark thread (``time.thread_time``), so
+other processes on a shared machine do not distort the ratios.
 
 Run: ``python verifier/bench/bench_verify.py [--tokens N] [--chunk N]``. The
 last line is the summary.
@@ -96,36 +104,38 @@ def main() -> None:
     host, port = server.server_address[:2]
     cache = JWKSCache(f"http://{host!s}:{port}/.well-known/jwks.json")
     verifier = Verifier(keys=cache, issuer=minter.issuer, audience=minter.audience)
-    # Warm-up: fetch the JWKS and exercise both paths on tokens excluded from timing.
+    # Warm-up: fetch the JWKS and fill the verifier's header cache with a token
+    # excluded from timing; the other contestants need no warming.
     warm = minter.mint(subject="warm-up")
     for _ in range(200):
         verifier.verify(warm)
 
     public_key = minter.private_key.public_key()
     pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+    verify_rsa = public_key.verify
     recover = public_key.recover_data_from_signature
     digest_info = bytes.fromhex("3031300d060960864801650304020105000420")
     # The fastest spelling of each step found: one C call apiece, no validation.
     to_standard, a2b = bytes.maketrans(b"-_", b"+/"), binascii.a2b_base64
-    scan, sha256_of = json.JSONDecoder().scan_once, hashlib.sha256
+    # scan_once is json.loads without its wrapper; typeshed does not declare it.
+    scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+    sha256_of = hashlib.sha256
     parse_header, rules, wall_clock = verifier._headers.parse, verifier.rules, time.time
-    raw_total = ours_total = floor_total = checked_total = pyjwt_total = 0.0
-    ratios = []
-    # CPU time of this thread, not wall time: on a shared machine, time spent
-    # descheduled would otherwise land at random on either side of the ratio.
-    clock = time.thread_time
-    for start in range(0, args.tokens, args.chunk):
-        raw_chunk = raw_inputs[start : start + args.chunk]
-        token_chunk = tokens[start : start + args.chunk]
-        began = clock()
+
+    def raw(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
         for signing_input, signature in raw_chunk:
-            public_key.verify(signature, signing_input, pkcs1, sha256)
-        raw_time = clock() - began
-        began = clock()
+            verify_rsa(signature, signing_input, pkcs1, sha256)
+
+    def raw_recover(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
+        for signing_input, signature in raw_chunk:
+            if recover(signature, pkcs1, None) != digest_info + sha256_of(signing_input).digest():
+                raise SystemExit("raw recover: a bad signature")
+
+    def ours(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
         for token in token_chunk:
             verifier.verify(token)
-        ours_time = clock() - began
-        began = clock()
+
+    def floor(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
         for token in token_chunk:
             signing_input, _, signature = token.encode().rpartition(b".")
             payload = signing_input.partition(b".")[2]
@@ -134,8 +144,8 @@ def main() -> None:
             ) != digest_info + sha256_of(signing_input).digest():
                 raise SystemExit("floor: a bad signature")
             scan(a2b(payload.translate(to_standard) + b"==").decode(), 0)
-        floor_total += clock() - began
-        began = clock()
+
+    def checked(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
         for token in token_chunk:
             signing_input, _, signature = token.encode("ascii").rpartition(b".")
             header, _, payload = signing_input.partition(b".")
@@ -146,8 +156,8 @@ def main() -> None:
             claims = json_object(b64url_decode(payload))
             rules.check(claims, wall_clock())
             Claims(claims)
-        checked_total += clock() - began
-        began = clock()
+
+    def pyjwt(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
         for token in token_chunk:
             jwt.decode(
                 token,
@@ -157,27 +167,40 @@ def main() -> None:
                 issuer=minter.issuer,
                 options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
             )
-        pyjwt_total += clock() - began
-        raw_total += raw_time
-        ours_total += ours_time
-        ratios.append(raw_time / ours_time)
+
+    contestants = [
+        ("raw cryptography RSA-2048 PKCS1v15-SHA256 verify", raw),
+        ("raw, recover + SHA-256 compare", raw_recover),
+        ("authd_verifier, first-seen tokens", ours),
+        ("floor: decode + RSA check + JSON, no checks", floor),
+        ("floor plus every check, still inline", checked),
+        ("for reference, PyJWT jwt.decode (fewer checks)", pyjwt),
+    ]
+    totals = dict.fromkeys((label for label, _ in contestants), 0.0)
+    ratios = []
+    # CPU time of this thread, not wall time: on a shared machine, time spent
+    # descheduled would otherwise land at random on either side of the ratio.
+    clock = time.thread_time
+    for index, start in enumerate(range(0, args.tokens, args.chunk)):
+        raw_chunk = raw_inputs[start : start + args.chunk]
+        token_chunk = tokens[start : start + args.chunk]
+        # Rotate who goes first, so no contestant always meets a cold cache or
+        # the CPU's frequency ramp first.
+        shift = index % len(contestants)
+        chunk_times = {}
+        for label, run in contestants[shift:] + contestants[:shift]:
+            began = clock()
+            run(raw_chunk, token_chunk)
+            chunk_times[label] = clock() - began
+            totals[label] += chunk_times[label]
+        ratios.append(chunk_times[contestants[0][0]] / chunk_times[contestants[2][0]])
 
     verifier.close()
     server.shutdown()
-    raw_rate = args.tokens / raw_total
-    ours_rate = args.tokens / ours_total
-    floor_rate = args.tokens / floor_total
-    checked_rate = args.tokens / checked_total
-    pyjwt_rate = args.tokens / pyjwt_total
+    rates = {label: args.tokens / total for label, total in totals.items()}
+    raw_rate, ours_rate = rates[contestants[0][0]], rates[contestants[2][0]]
     ratio = ours_rate / raw_rate
-    rows = [
-        ("raw cryptography RSA-2048 PKCS1v15-SHA256 verify", raw_rate),
-        ("authd_verifier, first-seen tokens", ours_rate),
-        ("floor: decode + RSA check + JSON, no checks", floor_rate),
-        ("floor plus every check, still inline", checked_rate),
-        ("for reference, PyJWT jwt.decode (fewer checks)", pyjwt_rate),
-    ]
-    for label, rate in rows:
+    for label, rate in rates.items():
         print(f"{label + ':':50} {rate:10,.0f} /s ({rate / raw_rate:6.1%} of raw)")
     print(f"per-chunk ratio median: {statistics.median(ratios):.1%} over {len(ratios)} chunks")
     verdict = "meets" if ratio >= TARGET else "BELOW"
@@ -185,7 +208,6 @@ def main() -> None:
         f"verifier/raw ratio: {ratio:.1%} ({verdict} the {TARGET:.0%} target); "
         f"{ours_rate:,.0f} vs {raw_rate:,.0f} verifications/s on one core"
     )
-
 
 if __name__ == "__main__":
     main()

@@ -30,9 +30,6 @@ DEFAULT_LEEWAY_SECONDS: Final = 30
 #: an attack (``exp`` of 10**30); it is refused as malformed.
 TIMESTAMP_HORIZON_SECONDS: Final = 10 * 365 * 86_400
 
-#: Claims every authd access token carries (RFC 9068 §2.2 plus ``nbf``).
-REQUIRED_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti"})
-
 #: The ``amr`` value (RFC 8176) authd sets after a one-time-password second factor.
 MFA_METHOD: Final = "otp"
 

@@ -23,21 +23,20 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
 from typing import Final, Self
-from urllib.parse import urlsplit
 
 import httpx
 
 from .cache_policy import MAX_JWKS_BYTES, CachePolicy, KeySetSnapshot
 from .errors import KeySetUnavailable
+from .fetching import ResponseTooLarge, aread_capped, check_url, read_capped
 from .keys import VerificationKey
 
 logger = logging.getLogger("authd_verifier")
 
 Clock = Callable[[], float]
-_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 DEFAULT_TIMEOUT: Final = 5.0
 
 
@@ -46,44 +45,13 @@ def jwks_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/jwks.json"
 
 
-def _check_url(url: str, allow_insecure_http: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" or (
-        parts.scheme == "http" and (allow_insecure_http or parts.hostname in _LOOPBACK_HOSTS)
-    ):
-        return
-    raise ValueError("the JWKS URL must use https (or set allow_insecure_http=True)")
-
-
-class _FetchFailed(Exception):
-    pass
-
-
-def _read_capped(chunks: Iterator[bytes]) -> bytes:
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > MAX_JWKS_BYTES:
-            raise _FetchFailed("JWKS response too large")
-    return bytes(body)
-
-
-async def _aread_capped(chunks: AsyncIterator[bytes]) -> bytes:
-    body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > MAX_JWKS_BYTES:
-            raise _FetchFailed("JWKS response too large")
-    return bytes(body)
-
-
 class _CacheCore:
     """State and decisions shared by the sync and async caches (no I/O here)."""
 
     def __init__(
         self, url: str, policy: CachePolicy, clock: Clock, allow_insecure_http: bool
     ) -> None:
-        _check_url(url, allow_insecure_http)
+        check_url(url, allow_insecure_http, "JWKS")
         self.url = url
         self.policy = policy
         self._clock = clock
@@ -189,8 +157,8 @@ class JWKSCache(_CacheCore):
             headers = self._begin_fetch()
             try:
                 with self._client.stream("GET", self.url, headers=headers) as response:
-                    body = _read_capped(response.iter_bytes())
-            except (httpx.HTTPError, _FetchFailed) as error:
+                    body = read_capped(response.iter_bytes(), MAX_JWKS_BYTES)
+            except (httpx.HTTPError, ResponseTooLarge) as error:
                 self._fetch_failed(error)
                 return
             self._end_fetch(response.status_code, response.headers, body)
@@ -277,8 +245,8 @@ class AsyncJWKSCache(_CacheCore):
             headers = self._begin_fetch()
             try:
                 async with self._client.stream("GET", self.url, headers=headers) as response:
-                    body = await _aread_capped(response.aiter_bytes())
-            except (httpx.HTTPError, _FetchFailed) as error:
+                    body = await aread_capped(response.aiter_bytes(), MAX_JWKS_BYTES)
+            except (httpx.HTTPError, ResponseTooLarge) as error:
                 self._fetch_failed(error)
                 return
             self._end_fetch(response.status_code, response.headers, body)

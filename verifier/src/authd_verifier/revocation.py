@@ -33,12 +33,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
-from urllib.parse import urlsplit
 
 import httpx
 
 from .encoding import json_object
 from .errors import MalformedToken
+from .fetching import aread_capped, check_url, read_capped
 
 logger = logging.getLogger("authd_verifier")
 
@@ -49,8 +49,11 @@ DEFAULT_INTERVAL: Final = 5.0
 #: case the feed pages its answer; an empty page ends the round.
 MAX_PAGES_PER_POLL: Final = 10
 
+#: A feed page larger than this is refused, after reading no more than that:
+#: entries live only as long as the tokens they cover, so real pages are small.
+MAX_FEED_BYTES: Final = 16 * 1024 * 1024
+
 _KINDS: Final = frozenset({"jti", "sid", "sub"})
-_MAX_FEED_BYTES: Final = 16 * 1024 * 1024
 
 
 class RevocationList:
@@ -144,12 +147,7 @@ class _FeedCore:
     def __init__(
         self, base_url: str, interval: float, clock: Callable[[], float], allow_insecure_http: bool
     ) -> None:
-        parts = urlsplit(base_url)
-        loopback = parts.hostname in {"127.0.0.1", "::1", "localhost"}
-        if parts.scheme != "https" and not (
-            parts.scheme == "http" and (loopback or allow_insecure_http)
-        ):
-            raise ValueError("the revocation feed URL must use https")
+        check_url(base_url, allow_insecure_http, "revocation feed")
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.url = base_url.rstrip("/") + "/v1/revocations"
@@ -166,13 +164,11 @@ class _FeedCore:
     def _params(self) -> dict[str, str]:
         return {} if self.cursor is None else {"since": self.cursor}
 
-    def _accept(self, response: httpx.Response) -> bool:
+    def _accept(self, status: int, body: bytes) -> bool:
         """Apply one page; return whether another page should be fetched now."""
-        if response.status_code != 200:
-            raise ValueError(f"unexpected HTTP status {response.status_code}")
-        if len(response.content) > _MAX_FEED_BYTES:
-            raise ValueError("revocation feed answer too large")
-        entries, cursor = _parse_page(response.content)
+        if status != 200:
+            raise ValueError(f"unexpected HTTP status {status}")
+        entries, cursor = _parse_page(body)
         self.revocations.apply(entries)
         more = bool(entries) and cursor != self.cursor
         self.cursor = cursor
@@ -208,8 +204,9 @@ class RevocationFeed(_FeedCore):
         """Fetch what is new since the last cursor; return whether it succeeded."""
         try:
             for _ in range(MAX_PAGES_PER_POLL):
-                response = self._client.get(self.url, params=self._params())
-                if not self._accept(response):
+                with self._client.stream("GET", self.url, params=self._params()) as response:
+                    body = read_capped(response.iter_bytes(), MAX_FEED_BYTES)
+                if not self._accept(response.status_code, body):
                     break
         except (httpx.HTTPError, ValueError) as error:
             self._failed(error)
@@ -273,8 +270,9 @@ class AsyncRevocationFeed(_FeedCore):
         """Fetch what is new since the last cursor; return whether it succeeded."""
         try:
             for _ in range(MAX_PAGES_PER_POLL):
-                response = await self._client.get(self.url, params=self._params())
-                if not self._accept(response):
+                async with self._client.stream("GET", self.url, params=self._params()) as response:
+                    body = await aread_capped(response.aiter_bytes(), MAX_FEED_BYTES)
+                if not self._accept(response.status_code, body):
                     break
         except (httpx.HTTPError, ValueError) as error:
             self._failed(error)

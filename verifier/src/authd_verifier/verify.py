@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Protocol, Required, Self, TypedDict, Unpack
+from typing import Any, ClassVar, Final, Protocol, Required, Self, TypedDict, Unpack
 
 from .cache_policy import CachePolicy
 from .claims import DEFAULT_LEEWAY_SECONDS, ClaimRules, Claims
@@ -99,11 +99,15 @@ _Parsed = tuple[tuple[str, str], bytes, bytes, bytes]
 
 
 class _VerifierCore:
-    """Everything about verification except where keys come from."""
+    """Everything about verification except how keys are awaited (or not)."""
+
+    #: What ``for_issuer`` fetches keys with; each subclass names its own flavour.
+    _jwks_cache_type: ClassVar[type[JWKSCache] | type[AsyncJWKSCache]]
 
     def __init__(
         self,
         *,
+        keys: KeySource | AsyncKeySource,
         issuer: str,
         audience: str | Iterable[str],
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
@@ -114,6 +118,7 @@ class _VerifierCore:
         revocations: RevocationCheck | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.keys = keys
         self.rules = ClaimRules(issuer, audience, leeway, require_scopes, require_mfa)
         self.algorithms = check_algorithms(algorithms)
         self._headers = HeaderParser(self.algorithms)
@@ -122,6 +127,22 @@ class _VerifierCore:
         self._revocations = revocations
         self._clock = clock
         self._always_authorize = self.rules.authorizes
+
+    @classmethod
+    def for_issuer(
+        cls,
+        issuer: str,
+        audience: str | Iterable[str],
+        *,
+        policy: CachePolicy | None = None,
+        allow_insecure_http: bool = False,
+        **options: Unpack[CheckOptions],
+    ) -> Self:
+        """A verifier fetching keys from ``{issuer}/.well-known/jwks.json``."""
+        cache = cls._jwks_cache_type(
+            jwks_url(issuer), policy=policy, allow_insecure_http=allow_insecure_http
+        )
+        return cls(keys=cache, issuer=issuer, audience=audience, **options)
 
     def _parse(self, token: str) -> _Parsed:
         if len(token) > self._max_token_bytes:
@@ -145,7 +166,7 @@ class _VerifierCore:
         self,
         key: VerificationKey | None,
         parsed: _Parsed,
-        required_scopes: frozenset[str],
+        require_scopes: Iterable[str],
         require_mfa: bool,
     ) -> Claims:
         if key is None:
@@ -162,7 +183,8 @@ class _VerifierCore:
         rules.check(claims, self._clock())
         if self._revocations is not None and self._revocations.is_revoked(claims):
             raise TokenRevoked()
-        if required_scopes or require_mfa or self._always_authorize:
+        if require_scopes or require_mfa or self._always_authorize:
+            required_scopes = frozenset(require_scopes) if require_scopes else _NO_SCOPES
             rules.authorize(claims, required_scopes, require_mfa)
         return Claims(claims)
 
@@ -174,33 +196,18 @@ class Verifier(_VerifierCore):
     :class:`~authd_verifier.errors.VerificationError` subclass. Thread-safe.
     """
 
-    def __init__(self, *, keys: KeySource, **options: Unpack[VerifierOptions]) -> None:
-        super().__init__(**options)
-        self.keys = keys
+    keys: KeySource
+    _jwks_cache_type = JWKSCache
 
-    @classmethod
-    def for_issuer(
-        cls,
-        issuer: str,
-        audience: str | Iterable[str],
-        *,
-        policy: CachePolicy | None = None,
-        allow_insecure_http: bool = False,
-        **options: Unpack[CheckOptions],
-    ) -> Verifier:
-        """A verifier fetching keys from ``{issuer}/.well-known/jwks.json``."""
-        cache = JWKSCache(jwks_url(issuer), policy=policy, allow_insecure_http=allow_insecure_http)
-        return cls(keys=cache, issuer=issuer, audience=audience, **options)
+    def __init__(self, *, keys: KeySource, **options: Unpack[VerifierOptions]) -> None:
+        super().__init__(keys=keys, **options)
 
     def verify(
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
     ) -> Claims:
         """Verify ``token`` and return its claims; raise why it is not acceptable."""
         parsed = self._parse(token)
-        key = self.keys.get_key(parsed[0][0])
-        return self._finish(
-            key, parsed, frozenset(require_scopes) if require_scopes else _NO_SCOPES, require_mfa
-        )
+        return self._finish(self.keys.get_key(parsed[0][0]), parsed, require_scopes, require_mfa)
 
     def close(self) -> None:
         """Close the key source if it holds resources (a ``JWKSCache`` does)."""
@@ -226,25 +233,11 @@ class AsyncVerifier(_VerifierCore):
     microseconds and runs inline.
     """
 
-    def __init__(self, *, keys: AsyncKeySource, **options: Unpack[VerifierOptions]) -> None:
-        super().__init__(**options)
-        self.keys = keys
+    keys: AsyncKeySource
+    _jwks_cache_type = AsyncJWKSCache
 
-    @classmethod
-    def for_issuer(
-        cls,
-        issuer: str,
-        audience: str | Iterable[str],
-        *,
-        policy: CachePolicy | None = None,
-        allow_insecure_http: bool = False,
-        **options: Unpack[CheckOptions],
-    ) -> AsyncVerifier:
-        """A verifier fetching keys from ``{issuer}/.well-known/jwks.json``."""
-        cache = AsyncJWKSCache(
-            jwks_url(issuer), policy=policy, allow_insecure_http=allow_insecure_http
-        )
-        return cls(keys=cache, issuer=issuer, audience=audience, **options)
+    def __init__(self, *, keys: AsyncKeySource, **options: Unpack[VerifierOptions]) -> None:
+        super().__init__(keys=keys, **options)
 
     async def verify(
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
@@ -252,9 +245,7 @@ class AsyncVerifier(_VerifierCore):
         """Verify ``token`` and return its claims; raise why it is not acceptable."""
         parsed = self._parse(token)
         key = await self.keys.get_key(parsed[0][0])
-        return self._finish(
-            key, parsed, frozenset(require_scopes) if require_scopes else _NO_SCOPES, require_mfa
-        )
+        return self._finish(key, parsed, require_scopes, require_mfa)
 
     async def aclose(self) -> None:
         """Close the key source if it holds resources (an ``AsyncJWKSCache`` does)."""
