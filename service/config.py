@@ -10,15 +10,21 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from service.observability.logging import mask_url_password
 
 T = TypeVar("T")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+# The longest any access token may live: the cap on AUTHD_ACCESS_TOKEN_TTL and
+# AUTHD_API_KEY_TOKEN_TTL and on a client's own token_ttl. Key retirement waits this
+# long, since a client's TTL is not known to the settings.
+MAX_TOKEN_TTL = 86400.0
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
@@ -123,18 +129,35 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+def _check_ports(text: str) -> None:
+    """A port that is not a number fails here, not at the first connection; the
+    message never repeats the URL, which may hold a password. PostgreSQL URLs may
+    list several ``host:port`` pairs separated by commas."""
+    hosts = urlsplit(text).netloc.rpartition("@")[2]
+    for host in hosts.split(","):
+        try:
+            _ = urlsplit("//" + host).port
+        except ValueError:
+            raise ValueError("the port is not a number from 0 to 65535") from None
+
+
 def _database_url(text: str) -> str:
     scheme = urlsplit(text).scheme
     if scheme not in {"postgresql", "postgres", "sqlite"}:
         raise ValueError("expected postgresql://... or sqlite:///path")
     if scheme == "sqlite" and not text.startswith("sqlite:///"):
         raise ValueError("expected sqlite:///relative/path or sqlite:////absolute/path")
+    if scheme != "sqlite":
+        _check_ports(text)
     return text
 
 
 def _redis_url(text: str) -> str:
-    if urlsplit(text).scheme not in {"redis", "rediss", "unix"}:
+    scheme = urlsplit(text).scheme
+    if scheme not in {"redis", "rediss", "unix"}:
         raise ValueError("expected redis://host:port/db or rediss://...")
+    if scheme != "unix":
+        _check_ports(text)
     return text
 
 
@@ -189,7 +212,7 @@ def _rsa_bits(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Everything the service reads from its environment, validated."""
 
@@ -233,6 +256,15 @@ class Settings:
     log_level: str = "info"
     anomaly_policy: str = "log"
 
+    def __repr__(self) -> str:
+        """Every field, with the password of a database or Redis URL masked (the
+        KEK masks itself as a Secret), so a logged or printed Settings leaks none."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("database_url", "redis_url"):
+            if shown[name] is not None:
+                shown[name] = mask_url_password(shown[name])
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     @property
     def embedded(self) -> bool:
         """No database URL: the single-process SQLite default of ``make run``."""
@@ -246,8 +278,8 @@ class Settings:
 
     @property
     def max_access_token_ttl(self) -> float:
-        """The longest an access token this deployment signs can live (key retirement)."""
-        return max(self.access_token_ttl, self.api_key_token_ttl, 86400.0)
+        """MAX_TOKEN_TTL, kept for the wiring modules that still read it here."""
+        return MAX_TOKEN_TTL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -275,8 +307,9 @@ class Settings:
         read("AUTHD_KEK", "kek", Secret)
         read("AUTHD_KEK_FILE", "kek_file", _existing_file)
         read("AUTHD_KEYS_DIR", "keys_dir", Path)
-        read("AUTHD_ACCESS_TOKEN_TTL", "access_token_ttl", _duration_between(30, 86400))
-        read("AUTHD_API_KEY_TOKEN_TTL", "api_key_token_ttl", _duration_between(30, 86400))
+        read("AUTHD_ACCESS_TOKEN_TTL", "access_token_ttl", _duration_between(30, MAX_TOKEN_TTL))
+        read("AUTHD_API_KEY_TOKEN_TTL", "api_key_token_ttl",
+             _duration_between(30, MAX_TOKEN_TTL))
         read("AUTHD_REFRESH_TOKEN_TTL", "refresh_token_ttl", _duration_between(60, 365 * 86400))
         read("AUTHD_REFRESH_REUSE_GRACE", "refresh_reuse_grace", _duration_between(0, 60))
         read("AUTHD_REFRESH_COOKIE", "refresh_cookie", _bool)

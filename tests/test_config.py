@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from service.config import ConfigError, Rate, Settings, parse_duration, parse_rate
+from tests.support.servers import run_cli
 
 
 def test_defaults_are_the_embedded_single_process_shape() -> None:
@@ -39,6 +42,9 @@ def test_issuer_follows_host_and_port_when_not_set() -> None:
         ("AUTHD_API_KEY_DEFAULT_RATE", "lots"),
         ("AUTHD_TRUSTED_PROXIES", "not-a-network"),
         ("AUTHD_KEK_FILE", "/nonexistent/kek"),
+        ("AUTHD_DATABASE_URL", "postgresql://u:p@h:notaport/db"),
+        ("AUTHD_DATABASE_URL", "postgresql://u:p@h:99999/db"),
+        ("AUTHD_REDIS_URL", "redis://:p@h:notaport/0"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
@@ -77,3 +83,50 @@ def test_durations_and_rates_parse() -> None:
     assert parse_duration("500ms") == 0.5
     assert parse_rate("100/m") == Rate(100, 60)
     assert parse_rate("1000/5m") == Rate(1000, 300)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [("AUTHD_DATABASE_URL", "postgresql://app:pw-Zq81x@db:port5432/authd"),
+     ("AUTHD_REDIS_URL", "redis://:pw-Zq81x@cache:63 79/0")],
+)
+def test_a_bad_port_is_refused_without_echoing_the_password(variable: str, url: str) -> None:
+    """A URL whose port is not a number stops `config check`, not the first query,
+    and the message names the variable but not the password."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: url, "AUTHD_KEK": "q" * 43 + "="})
+    assert caught.value.variable == variable
+    assert "pw-Zq81x" not in str(caught.value)
+
+
+def test_several_postgres_hosts_are_accepted() -> None:
+    """libpq's ``host:port,host`` list is valid; only each port is checked."""
+    url = "postgresql://app@db1:5432,db2/authd"
+    assert Settings.from_env({"AUTHD_DATABASE_URL": url, "AUTHD_KEK": "q" * 43 + "="}
+                             ).database_url == url
+
+
+def test_url_passwords_are_masked_in_repr() -> None:
+    """repr(Settings) shows the database and Redis URLs with their passwords masked."""
+    settings = Settings.from_env({
+        "AUTHD_DATABASE_URL": "postgresql://app:pg-Pw7@db:5432/authd",
+        "AUTHD_REDIS_URL": "redis://:rd-Pw7@cache:6379/0",
+        "AUTHD_KEK": "q" * 43 + "=",
+    })
+    shown = repr(settings)
+    assert "pg-Pw7" not in shown
+    assert "rd-Pw7" not in shown
+    assert "postgresql://app:****@db:5432/authd" in shown
+    assert settings.database_url == "postgresql://app:pg-Pw7@db:5432/authd"
+
+
+def test_an_unusable_data_dir_is_reported_naming_it(tmp_path: Path) -> None:
+    """AUTHD_DATA_DIR under a plain file cannot be created: one line naming the
+    variable and a non-zero exit, no traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {"AUTHD_DATA_DIR": str(blocker / "data"), "AUTHD_KEYS_DIR": str(tmp_path / "keys")}
+    result = run_cli(["migrate"], env, check=False)
+    assert result.returncode != 0
+    assert "AUTHD_DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr

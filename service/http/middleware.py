@@ -67,6 +67,8 @@ class RequestContextMiddleware:
                     raise _BodyTooLarge
             return message
 
+        # Each request starts from an empty context, so nothing bound while serving
+        # an earlier request in this task (or left from the crash path) carries over.
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
@@ -93,7 +95,9 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),
             )
-            structlog.contextvars.clear_contextvars()
+            # The request id stays bound: a crash is logged (``request.crashed``) by
+            # Starlette's outermost error middleware only after this block, and its
+            # line must carry the id too. The next request starts by clearing.
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         """Answer 413 without reading the rest of the body (the server then closes)."""

@@ -22,38 +22,68 @@ REDACTED = "[redacted]"
 
 _SECRET_KEYS = re.compile(
     r"pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|kek|private|credential|"
-    r"recovery|totp|otp_code|^code$",
+    r"recovery|totp|otp_code|otpauth|ticket|^code$",
     re.IGNORECASE,
 )
 # Keys that look secret by name but carry safe values.
 _SAFE_KEYS = frozenset({"token_type", "token_type_hint", "grant_type", "tokens_issued"})
+# structlog's own bookkeeping on stdlib records, dropped before rendering.
+_META_KEYS = frozenset({"_record", "_from_structlog"})
 
+# A credential starts where no letter or digit runs into it, or right after a
+# percent-escape (``%3Dak_live_...`` in a logged query string). ``\b`` does not do:
+# it counts ``_`` as part of a word, so ``key_ak_live_...`` or ``ak_live_..._x`` hid.
+_START = r"(?:(?<![A-Za-z0-9])|(?<=%[0-9A-Fa-f]{2}))"
+_END = r"(?![A-Za-z0-9])"
 _SECRET_SHAPES = re.compile(
-    r"(?:\b[a-z][a-z0-9]{1,7}_[a-z0-9]{2,8}_[A-Za-z0-9]{20,}\b)"  # API keys
-    r"|(?:\brt_[A-Za-z0-9_-]{20,})"  # refresh tokens
-    r"|(?:\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"  # JWTs
+    rf"(?:{_START}[a-z][a-z0-9]{{1,7}}_[a-z0-9]{{2,8}}_[A-Za-z0-9]{{20,}}{_END})"  # API keys
+    rf"|(?:{_START}(?:rt|mt)_[A-Za-z0-9_-]{{20,}})"  # refresh tokens, MFA tickets (43)
+    rf"|(?:{_START}eyJ[A-Za-z0-9_-]{{5,}}\.[A-Za-z0-9_-]{{5,}}\.[A-Za-z0-9_-]*)"  # JWTs
     r"|(?:-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$))"
-    r"|(?:\b(?:Basic|Bearer|ApiKey)\s+[A-Za-z0-9._~+/=-]{8,})",
+    r"|(?:\b(?:Basic|Bearer|ApiKey)\s+[A-Za-z0-9._~+/=-]{8,})"
+    r"|(?:otpauth://\S+)"  # a TOTP secret in its enrolment URI
+    rf"|(?:{_START}(?i:[a-z2-7]{{4}}(?:-[a-z2-7]{{4}}){{3}}){_END})",  # recovery codes
 )
+# ``user:password@`` in a database or Redis URL keeps the user, loses the password.
+_URL_PASSWORD = re.compile(r"(://[^:/?#@\s]*:)[^/?#\s]*@")
 
 
-# Every secret shape above contains one of these; a string with none of them (most
-# values: routes, ids, numbers as text) skips the regular expression entirely.
-_SHAPE_MARKERS = ("_", "eyJ", "-----BEGIN", "Basic", "Bearer", "ApiKey")
+# Every secret shape above contains one of these, a recovery code three dashes; a
+# string with none of them (most values: routes, ids, timestamps, numbers as text)
+# skips the regular expressions entirely.
+_SHAPE_MARKERS = ("_", "eyJ", "-----BEGIN", "Basic", "Bearer", "ApiKey", "://")
 _SHORTEST_SHAPE = 14
+# Values a renderer prints as they are; anything else is printed through its repr,
+# which is scrubbed instead (bytes, sets, exceptions, arbitrary objects).
+_PLAIN = (int, float, bool, type(None))
 
 
 def scrub(value: Any) -> Any:
-    """Cut secret-shaped substrings out of strings, recursively."""
+    """Cut secret-shaped substrings out of strings, recursively.
+
+    A value that is neither plain nor a container becomes the text a renderer would
+    print for it, ``repr``, so a key inside ``b"..."`` or ``ValueError(...)`` is cut
+    out too."""
     if isinstance(value, str):
-        if len(value) < _SHORTEST_SHAPE or not any(m in value for m in _SHAPE_MARKERS):
+        if len(value) < _SHORTEST_SHAPE or not (
+            any(m in value for m in _SHAPE_MARKERS) or value.count("-") >= 3
+        ):
             return value
+        if "://" in value:
+            value = mask_url_password(value)
         return _SECRET_SHAPES.sub(REDACTED, value)
+    if isinstance(value, _PLAIN):
+        return value
     if isinstance(value, dict):
         return {k: _redact_item(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
-    return value
+    return scrub(repr(value))
+
+
+def mask_url_password(text: str) -> str:
+    """``postgresql://app:s3cret@db/authd`` -> ``postgresql://app:****@db/authd``."""
+    return _URL_PASSWORD.sub(r"\1****@", text)
 
 
 @lru_cache(maxsize=4096)
@@ -71,7 +101,8 @@ def redact(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        event_dict[key] = _redact_item(key, event_dict[key])
+        if key not in _META_KEYS:
+            event_dict[key] = _redact_item(key, event_dict[key])
     return event_dict
 
 

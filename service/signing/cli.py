@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from service.cli import CommandError
 from service.config import ConfigError
 from service.signing.kek import Kek, decode_kek
+from service.signing.keys import KID_SHAPE
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
 
-_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 ACTOR = "cli"
 
 
@@ -67,7 +66,7 @@ async def rotate(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
 
 async def revoke_key(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
     kid = str(args.kid)
-    if not _KID.match(kid):
+    if not KID_SHAPE.match(kid):
         raise CommandError("a kid is 1-128 characters of A-Z a-z 0-9 _ -")
     change = await runtime.rotation.revoke(kid, actor=ACTOR)
     return {"status": "revoked", **change.as_dict()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -16,10 +15,10 @@ from service.http.context import client_ip, runtime_of
 from service.http.oauth import token_endpoint
 from service.http.responses import json_response
 from service.signing.errors import KeyNotFound
+from service.signing.keys import KID_SHAPE
 from service.signing.store import SigningKeyRecord
 
 ADMIN_SCOPE = "authd:admin"
-_KID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def _if_none_match(header: str | None, etag: str) -> bool:
@@ -123,7 +122,7 @@ async def rotate(request: Request) -> Response:
 async def revoke(request: Request) -> Response:
     principal = await require_scope(request, ADMIN_SCOPE)
     kid = request.path_params["kid"]
-    if not _KID.match(kid):
+    if not KID_SHAPE.match(kid):
         raise KeyNotFound("(malformed)")
     change = await runtime_of(request).rotation.revoke(
         kid, actor=principal.subject, ip=client_ip(request)

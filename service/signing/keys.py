@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,11 @@ PUBLIC_EXPONENT = 65537
 KID_BYTES = 16
 # RFC 7517 §4 / RFC 7518 §6.3.1: the only members a published RSA key carries.
 PUBLIC_MEMBERS = ("kty", "kid", "use", "alg", "n", "e")
+
+
+# What a kid given by an operator or a URL may look like before it is looked up:
+# base64url, bounded, so a malformed one is refused without a database query.
+KID_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def new_kid() -> str:

@@ -271,10 +271,15 @@ class KeyRotation:
         self, *, trigger: str, actor: str | None = None, ip: str | None = None
     ) -> KeyChange:
         """On demand: the next key signs, the active one retires, a new next key is
-        published. RotationNotReady (409) while the next key is too fresh."""
-        fresh = await self._generate()
+        published. RotationNotReady (409) while the next key is too fresh.
+
+        As in ensure_keys, the stored keys are read without the lock first: a
+        refused rotation costs no key generation, a granted one generates its key
+        before the lock is taken, and the plan is checked again under the lock."""
         now = self._clock()
         try:
+            plan_rotation(await self._store.list_keys(), now, self.policy)
+            fresh = await self._generate()
             async with self._store.locked() as store:
                 keys = await store.list_keys()
                 plan_rotation(keys, now, self.policy)
@@ -294,9 +299,14 @@ class KeyRotation:
     async def revoke(self, kid: str, *, actor: str | None = None,
                      ip: str | None = None) -> KeyChange:
         """Emergency removal of a compromised key: out of the JWKS at once, private
-        part erased; if it was signing, the next key signs immediately."""
-        fresh = await self._generate()
+        part erased; if it was signing, the next key signs immediately.
+
+        A replacement key is generated before the lock only when the unlocked look
+        finds a key that needs one; an unknown kid (404) costs no generation."""
         now = self._clock()
+        seen = await self._store.get(kid)
+        needs_key = seen is not None and seen.published and seen.state in ("active", "next")
+        pool = [await self._generate()] if needs_key else []
         async with self._store.locked() as store:
             record = await store.get(kid)
             if record is None:
@@ -314,7 +324,7 @@ class KeyRotation:
             )
             if not todo.empty:
                 await self._check_kek(store, remaining)
-            change = await self._apply(store, todo, now, [fresh], remaining)
+            change = await self._apply(store, todo, now, pool, remaining)
         change = KeyChange("revoke", change.active, change.next, revoked=kid)
         if record.state == "active":
             KEY_ROTATIONS.labels("revocation").inc()

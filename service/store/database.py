@@ -56,7 +56,7 @@ class Database(Connection, Protocol):
     async def close(self) -> None: ...
 
 
-async def open_database(url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+async def open_database(url: str) -> Database:
     """Connect to ``postgresql://…`` or ``sqlite:///…``."""
     if url.startswith("sqlite:///"):
         from service.store.sqlite import SqliteDatabase
@@ -64,5 +64,5 @@ async def open_database(url: str, *, min_size: int = 1, max_size: int = 10) -> D
         return await SqliteDatabase.open(url.removeprefix("sqlite:///"))
     from service.store.postgres import PostgresDatabase
 
-    return await PostgresDatabase.open(url, min_size=min_size, max_size=max_size)
+    return await PostgresDatabase.open(url)
 

@@ -12,16 +12,25 @@ import asyncpg
 from service.store.database import Connection, Row, StorageUnavailable
 
 # Errors that mean "the server is not there", as opposed to a bad statement.
+# asyncpg's InterfaceError is not among them: it also reports misuse (a wrong number
+# of arguments), so it counts only when the connection or pool is found closed.
 _UNREACHABLE = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
+# The server is there but refuses this login or database: a configuration problem
+# to name for the operator. Only connecting raises these SQLSTATEs (28xxx, 3D000),
+# so a statement's error is never mistaken for one.
+_REFUSED = (
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # incl. a wrong password
+    asyncpg.exceptions.InvalidCatalogNameError,
+)
+_UNREACHABLE_TEXT = "PostgreSQL is unreachable"
 
 
 def _rowcount(status: str) -> int:
@@ -51,6 +60,15 @@ class _PgConnection:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", name)
 
 
+def _lost(conn: asyncpg.Connection) -> bool:
+    """The connection closed under us. The pool detaches a closed connection from
+    its proxy, after which even ``is_closed()`` raises InterfaceError."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.exceptions.InterfaceError:
+        return True
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -58,30 +76,44 @@ class PostgresDatabase:
         self._pool = pool
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
-        """Create the pool lazily so that a server started while PostgreSQL is down
-        still comes up (``/readyz`` says 503) and recovers by itself later."""
-        pool = asyncpg.create_pool(
+    async def open(cls, url: str) -> PostgresDatabase:
+        """Create the pool lazily (no connection before the first statement) so that
+        a server started while PostgreSQL is down still comes up (``/readyz`` says
+        503) and recovers by itself later."""
+        pool = await asyncpg.create_pool(
             url,
             min_size=0,
-            max_size=max_size,
+            max_size=10,
             command_timeout=10,
             timeout=3,
             max_inactive_connection_lifetime=60,
         )
-        try:
-            await pool
-        except _UNREACHABLE as exc:
-            raise StorageUnavailable("PostgreSQL is unreachable") from exc
         return cls(pool)
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; an outage or a refused login raises StorageUnavailable
+        whether it happens while connecting or inside the caller's block."""
         try:
             async with self._pool.acquire(timeout=5) as conn:
-                yield conn
+                try:
+                    yield conn
+                except asyncpg.exceptions.InterfaceError as exc:
+                    if not _lost(conn):
+                        raise
+                    raise StorageUnavailable(_UNREACHABLE_TEXT) from exc
         except _UNREACHABLE as exc:
-            raise StorageUnavailable("PostgreSQL is unreachable") from exc
+            raise StorageUnavailable(_UNREACHABLE_TEXT) from exc
+        except _REFUSED as exc:
+            # The server's message names the user or database, never the password.
+            raise StorageUnavailable(
+                f"PostgreSQL refused the connection ({exc.sqlstate}: {exc}): "
+                "check the user, password and database name in AUTHD_DATABASE_URL"
+            ) from exc
+        except asyncpg.exceptions.InterfaceError as exc:
+            if not self._pool.is_closing():
+                raise
+            raise StorageUnavailable(_UNREACHABLE_TEXT) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._acquire() as conn:
@@ -104,19 +136,12 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        async with self._acquire() as conn:
-            try:
-                async with conn.transaction():
-                    yield _PgConnection(conn)
-            except _UNREACHABLE as exc:
-                raise StorageUnavailable("PostgreSQL is unreachable") from exc
+        async with self._acquire() as conn, conn.transaction():
+            yield _PgConnection(conn)
 
     async def ping(self) -> None:
         async with self._acquire() as conn:
-            try:
-                await conn.fetchval("SELECT 1")
-            except _UNREACHABLE as exc:
-                raise StorageUnavailable("PostgreSQL is unreachable") from exc
+            await conn.fetchval("SELECT 1")
 
     async def close(self) -> None:
         try:

@@ -79,7 +79,14 @@ class SqliteDatabase:
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
         if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageUnavailable(
+                    f"cannot create the SQLite folder {folder} (AUTHD_DATA_DIR): "
+                    f"{exc.strerror or type(exc).__name__}"
+                ) from exc
         try:
             conn = await aiosqlite.connect(path, isolation_level=None, timeout=10)
         except sqlite3.Error as exc:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import structlog
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from tests.http.app import MAX_BODY, client
 
@@ -105,3 +107,26 @@ async def test_a_wrong_method_is_counted_under_the_template() -> None:
     async with client() as http:
         await http.delete("/items/3")
     assert requests_counted("/items/{item_id}", "DELETE", "405") == before + 1
+
+
+async def test_a_crash_is_logged_with_the_request_id() -> None:
+    """``request.crashed`` is written by the outermost error handler, after this
+    middleware finished: its line still carries the request's id."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with client() as http:
+            response = await http.get("/crash", headers={"X-Request-ID": "crash-trace-1"})
+    assert response.status_code == 500
+    [crashed] = [line for line in logs if line["event"] == "request.crashed"]
+    assert crashed["request_id"] == "crash-trace-1"
+
+
+async def test_a_request_does_not_inherit_the_previous_requests_context() -> None:
+    """Fields bound while serving one request are gone when the next one starts."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with client() as http:
+            await http.get("/crash", headers={"X-Request-ID": "first-1"})
+            structlog.contextvars.bind_contextvars(leftover="x")
+            await http.get("/items/1", headers={"X-Request-ID": "second-2"})
+    [access] = [line for line in logs
+                if line["event"] == "request" and line["request_id"] == "second-2"]
+    assert "leftover" not in access

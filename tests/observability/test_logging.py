@@ -121,3 +121,90 @@ def test_an_exception_message_is_redacted(
     output = capsys.readouterr().err
     assert REFRESH not in output
     assert "ValueError" in output
+
+
+TICKET = "mt_" + "Tk-_7" * 8 + "xyz"
+RECOVERY = "k7pq-2mzx-a3bc-w4de"
+OTPAUTH = "otpauth://totp/authd:alice?secret=JBSWY3DPEHPK3PXP&issuer=authd"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [ValueError(f"bad key {API_KEY}"), API_KEY.encode(), {API_KEY}, frozenset({REFRESH}),
+     ("x", API_KEY)],
+    ids=["exception", "bytes", "set", "frozenset", "tuple"],
+)
+def test_scrub_checks_values_that_are_not_strings(value: object) -> None:
+    """An exception, bytes or a set holding a key is printed through its repr: the
+    key is cut out of that text."""
+    cleaned = scrub(value)
+    assert API_KEY not in str(cleaned)
+    assert REFRESH not in str(cleaned)
+    assert REDACTED in str(cleaned)
+
+
+def test_scrub_keeps_plain_values_as_they_are() -> None:
+    """Numbers, booleans and None are not turned into text."""
+    assert [scrub(v) for v in (7, 1.5, True, None)] == [7, 1.5, True, None]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"key={API_KEY}_suffix", f"q=%3D{API_KEY}", f"q=%3d{API_KEY}&x=1", f"x_{API_KEY}",
+     f"cb?token%3D{REFRESH}", f"t=%3D{JWT}"],
+    ids=["followed-by-underscore", "percent-escaped", "lowercase-escape", "after-underscore",
+         "escaped-refresh-token", "escaped-jwt"],
+)
+def test_scrub_finds_a_key_glued_to_other_characters(text: str) -> None:
+    """A credential next to ``_`` or a percent-escape is still cut out."""
+    cleaned = scrub(text)
+    assert API_KEY not in cleaned
+    assert REFRESH not in cleaned
+    assert JWT not in cleaned
+
+
+@pytest.mark.parametrize(
+    "secret", [TICKET, OTPAUTH, RECOVERY, RECOVERY.upper()],
+    ids=["mfa-ticket", "otpauth-uri", "recovery-code", "recovery-code-upper"],
+)
+def test_scrub_cuts_mfa_secrets_under_any_key(secret: str) -> None:
+    """MFA tickets, TOTP enrolment URIs and recovery codes are cut out of any field."""
+    event = redact(None, "info", {"event": "mfa", "note": f"user typed {secret} here"})
+    assert secret not in event["note"]
+    assert "JBSWY3DPEHPK3PXP" not in event["note"]
+    assert event["note"].startswith("user typed ")
+
+
+def test_scrub_leaves_uuids_and_timestamps_alone() -> None:
+    """Dashed ids and times are not mistaken for recovery codes."""
+    for text in ("2024-05-01T12:00:00.123456Z", "0b3f5c2a-7d1e-4c2b-9a8f-1e2d3c4b5a69",
+                 "kid-2024-01-rotated-early"):
+        assert scrub(text) == text
+
+
+@pytest.mark.parametrize("key", ["mfa_ticket", "ticket", "otpauth_uri"])
+def test_redact_replaces_mfa_named_fields(key: str) -> None:
+    """A field named like an MFA ticket or TOTP URI is redacted whatever it holds."""
+    assert redact(None, "info", {key: "short"})[key] == REDACTED
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [("postgresql://app:s3cr-et@db:5432/authd", "postgresql://app:****@db:5432/authd"),
+     ("redis://:s3cr-et@cache:6379/0", "redis://:****@cache:6379/0"),
+     ("postgresql://app:s3cr@et@db/authd", "postgresql://app:****@db/authd")],
+)
+def test_a_password_in_a_url_is_masked(url: str, masked: str) -> None:
+    """``user:password@`` in a logged URL keeps the user and host, loses the password."""
+    assert scrub(f"cannot connect to {url} now") == f"cannot connect to {masked} now"
+
+
+def test_a_url_without_a_password_is_unchanged() -> None:
+    text = "GET https://auth.example.com:8443/v1/keys and postgresql://app@db/authd"
+    assert scrub(text) == text
+
+
+def test_stdlib_record_bookkeeping_is_left_alone() -> None:
+    """structlog's ``_record`` must stay the LogRecord its formatter expects."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    assert redact(None, "info", {"_record": record, "event": "m"})["_record"] is record

@@ -16,9 +16,10 @@ from service.signing.errors import (
     RotationNotReady,
 )
 from service.signing.kek import Kek
+from service.signing.keys import GeneratedKey
 from service.signing.rotation import PROPAGATION_SECONDS
 from service.store import Database, open_database
-from tests.signing.helpers import POLICY, Clock, build
+from tests.signing.helpers import POLICY, Clock, Signing, build
 
 READY = POLICY.jwks_max_age + PROPAGATION_SECONDS
 
@@ -195,3 +196,48 @@ async def test_concurrent_first_starts_make_one_key_set(pg_template_url: str) ->
     finally:
         for db in dbs:
             await db.close()
+
+
+def count_generations(signing: Signing, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every RSA key the rotation generates (each one costs ~60 ms of CPU)."""
+    made: list[str] = []
+    original = signing.rotation._generate
+
+    async def counted() -> GeneratedKey:
+        key = await original()
+        made.append(key.kid)
+        return key
+
+    monkeypatch.setattr(signing.rotation, "_generate", counted)
+    return made
+
+
+async def test_refused_rotation_or_revocation_generates_no_key(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 409 (too early, already revoked) or 404 (unknown kid) is decided before any
+    key is generated."""
+    signing = build(database)
+    first = await signing.rotation.ensure_keys()
+    assert first is not None and first.next is not None
+    await signing.rotation.revoke(first.next)
+    made = count_generations(signing, monkeypatch)
+    with pytest.raises(RotationNotReady):
+        await signing.rotation.rotate(trigger="cli")
+    with pytest.raises(KeyNotFound):
+        await signing.rotation.revoke("no-such-kid")
+    with pytest.raises(KeyNotRevocable):
+        await signing.rotation.revoke(first.next)
+    assert made == []
+
+
+async def test_a_granted_rotation_generates_one_key(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one key a rotation needs is generated once, and becomes the next key."""
+    signing = build(database)
+    await signing.rotation.ensure_keys()
+    signing.clock.now += READY
+    made = count_generations(signing, monkeypatch)
+    change = await signing.rotation.rotate(trigger="cli")
+    assert made == [change.next]
