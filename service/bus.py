@@ -68,7 +68,6 @@ class RedisBus(_Dispatch):
         self._redis = redis
         self._channel = f"{prefix}events"
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
 
     async def publish(self, topic: str, payload: str = "") -> None:
         message = json.dumps({"topic": topic, "payload": payload})
@@ -93,7 +92,6 @@ class RedisBus(_Dispatch):
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    self.connected.set()
                     while True:
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=1.0
@@ -103,7 +101,6 @@ class RedisBus(_Dispatch):
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError):
-                self.connected.clear()
                 log.warning("bus.disconnected")
                 await asyncio.sleep(0.5)
 

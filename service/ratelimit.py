@@ -18,7 +18,8 @@ by what they admit in one sync interval while still far from the limit.
 
 Without Redis (the embedded default) the counters are purely in-process. When Redis
 fails mid-flight the limiter decides on its local counts, counts each such decision
-in ``authd_rate_limit_fallback_total``, and retries Redis after a second.
+in ``authd_rate_limit_fallback_total``, and retries Redis after a second; the hits it
+admitted meanwhile stay pending and the sync pushes them once Redis answers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ SYNC_INTERVAL = 0.1
 REDIS_RETRY_AFTER = 1.0
 MIN_SYNC_MARGIN = 10
 
+# The one budget of failed authentications per client IP (AUTHD_FAILED_AUTH_RATE):
+# bad API keys, bad passwords and bad MFA steps all spend it, whichever domain sees them.
+FAILED_AUTH_LIMIT = "failed_auth"
+
 
 @dataclass(slots=True, eq=False)
 class _Counter:
@@ -49,6 +54,10 @@ class _Counter:
     ends_at: float
     known: int = 0
     pending: int = 0
+    inflight: int = 0  # taken out of ``pending`` by a push still waiting on Redis
+
+    def local_total(self) -> int:
+        return self.known + self.inflight + self.pending
 
 
 class RateLimiter:
@@ -71,7 +80,7 @@ class RateLimiter:
         counter = self._counters.get((limit, subject))
         if counter is None or counter.ends_at <= now:
             return None
-        if counter.known + counter.pending >= rate.count:
+        if counter.local_total() >= rate.count:
             RATE_LIMITED.labels(limit).inc()
             return counter.ends_at - now
         return None
@@ -79,20 +88,22 @@ class RateLimiter:
     async def hit(self, limit: str, subject: str, rate: Rate) -> float | None:
         now = time.time()
         counter = self._counter(limit, subject, rate, now)
-        if counter.known + counter.pending >= rate.count:
+        if counter.local_total() >= rate.count:
             RATE_LIMITED.labels(limit).inc()
             return counter.ends_at - now
         counter.pending += 1
         if self._redis is None:
             return None
         if now < self._redis_down_until:
+            # Decided locally; the hit stays pending and the sync pushes it once Redis is back.
+            self._dirty.add(counter)
             RATE_LIMIT_FALLBACK.inc()
             return None
         margin = max(MIN_SYNC_MARGIN, rate.count // 10)
-        if rate.count - counter.known - counter.pending > margin:
+        if rate.count - counter.local_total() > margin:
             self._dirty.add(counter)
             return None
-        total = await self._push([counter], rate.window)
+        total = await self._push([counter])
         if total is None:
             RATE_LIMIT_FALLBACK.inc()
             return None
@@ -115,13 +126,22 @@ class RateLimiter:
             self._counters[(limit, subject)] = counter
         return counter
 
-    async def _push(self, counters: list[_Counter], window: float | None) -> list[int] | None:
-        """Add each counter's pending hits in Redis; learn the totals. None on failure."""
+    async def _push(self, counters: list[_Counter]) -> list[int] | None:
+        """Add each counter's pending hits in Redis; learn the totals. None on failure.
+
+        The pending hits are taken (moved to ``inflight``) before the await, so a hit or
+        flush running meanwhile pushes only hits that came after: each hit reaches Redis
+        exactly once. On failure they go back to ``pending`` and the counter is marked
+        dirty again, so the sync pushes them once Redis answers.
+        """
         if self._redis is None:
             return None
         batch = [(c, c.pending) for c in counters if c.pending]
         if not batch:
-            return [c.known for c in counters]
+            return [c.local_total() for c in counters]
+        for counter, count in batch:
+            counter.pending -= count
+            counter.inflight += count
         now = time.time()
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -130,14 +150,19 @@ class RateLimiter:
                     pipe.expireat(counter.key, int(counter.ends_at) + 1)
                 results = await pipe.execute()
         except (RedisError, OSError) as exc:
+            for counter, count in batch:
+                counter.inflight -= count
+                counter.pending += count
+                self._dirty.add(counter)
             self._redis_down_until = now + REDIS_RETRY_AFTER
             log.warning("ratelimit.redis_failed", error=type(exc).__name__)
             return None
         totals: list[int] = []
         for (counter, count), total in zip(batch, results[::2], strict=True):
-            counter.pending -= count
-            counter.known = int(total)
-            totals.append(counter.known + counter.pending)
+            counter.inflight -= count
+            # Concurrent pushes may finish out of order; Redis totals only grow.
+            counter.known = max(counter.known, int(total))
+            totals.append(int(total))
         return totals
 
     async def flush(self) -> None:
@@ -152,12 +177,13 @@ class RateLimiter:
         self._dirty.clear()
         if not dirty:
             return
-        if await self._push(dirty, None) is None:
+        if await self._push(dirty) is None:
             RATE_LIMIT_FALLBACK.inc()
 
     async def start(self) -> None:
-        if self._redis is not None:
-            self._loop.start()
+        """Always: besides the Redis sync, the loop drops counters whose window ended,
+        without which an in-process limiter keeps one counter per IP or key ever seen."""
+        self._loop.start()
 
     async def close(self) -> None:
         await self._loop.stop()

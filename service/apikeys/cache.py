@@ -58,6 +58,3 @@ class KeyCache:
     def clear(self) -> None:
         self.epoch += 1
         self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -28,10 +28,9 @@ from service.errors import (
     RateLimited,
     TemporarilyUnavailable,
 )
-from service.ratelimit import RateLimiter
+from service.ratelimit import FAILED_AUTH_LIMIT, RateLimiter
 
 API_KEY_LIMIT = "api_key"
-FAILED_AUTH_LIMIT = "failed_auth"
 
 
 class IssuedTokenLike(Protocol):
@@ -83,7 +82,6 @@ class Exchange:
         limiter: RateLimiter,
         audit: AuditLog,
     ) -> None:
-        self._settings = settings
         self._apikeys = apikeys
         self._issuer = issuer
         self._limiter = limiter
@@ -94,10 +92,10 @@ class Exchange:
 
     async def exchange(self, request: ExchangeRequest) -> bytes:
         """The RFC 6749 §5.1 response body, or an AuthdError."""
-        retry = self._limiter.blocked(FAILED_AUTH_LIMIT, request.ip, self._failed_rate)
-        if retry is not None:
-            raise RateLimited(retry)
-        verified = await self._authenticate(request)
+        verified = await self.authenticate(
+            request.unverified_key, ip=request.ip, grant=request.grant,
+            client_id=request.client_id,
+        )
         key, client = verified.key, verified.client
         if self.monitor is not None:
             try:
@@ -126,13 +124,22 @@ class Exchange:
             b',"scope":"', scope.encode(), b'"}',
         ))
 
-    async def _authenticate(self, request: ExchangeRequest) -> VerifiedKey:
+    async def authenticate(
+        self, unverified_key: str, *, ip: str, grant: str, client_id: str | None = None
+    ) -> VerifiedKey:
+        """Client authentication by API key (token endpoints and ``/oauth/revoke``):
+        refused while the caller's address is over its failed-authentication budget,
+        and a failure spends that budget and is audited. With ``client_id`` the key
+        must belong to that client (RFC 6749 §2.3.1)."""
+        retry = self._limiter.blocked(FAILED_AUTH_LIMIT, ip, self._failed_rate)
+        if retry is not None:
+            raise RateLimited(retry)
         try:
-            verified = await self._apikeys.verify(request.unverified_key)
-            if request.client_id is not None and request.client_id != verified.client.id:
+            verified = await self._apikeys.verify(unverified_key)
+            if client_id is not None and client_id != verified.client.id:
                 raise InvalidClient("the client secret does not belong to client_id")
         except InvalidClient as exc:
-            await self.refused(request.ip, request.grant, exc.code, type(exc).__name__)
+            await self.refused(ip, grant, exc.code, type(exc).__name__)
             raise
         return verified
 

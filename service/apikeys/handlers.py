@@ -18,16 +18,15 @@ DESIGN §3 (problem+json errors, ``authd:admin`` required):
 
 from __future__ import annotations
 
-import base64
-import binascii
+import math
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from service.apikeys.credentials import basic_credentials, header_api_key
 from service.apikeys.exchange import ExchangeRequest, pick_audience
 from service.apikeys.keys import parse_scopes
 from service.config import parse_duration, parse_rate
@@ -42,10 +41,12 @@ from service.http.oauth import (
     send_error,
     send_token,
     token_endpoint,
+    token_error,
 )
 from service.http.requests import parse_form, parse_json_object, read_json
 from service.http.responses import json_response
 from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
+from service.store import StorageUnavailable
 
 if TYPE_CHECKING:
     from service.apikeys.exchange import Exchange
@@ -67,7 +68,7 @@ async def client_credentials(request: TokenRequest) -> bytes:
         if basic is not None:
             if "client_secret" in form:
                 raise InvalidRequest("use one client authentication method, not two")
-            client_id, secret = _basic_credentials(basic)
+            client_id, secret = basic_credentials(basic)
             if "client_id" in form and form["client_id"] != client_id:
                 raise InvalidRequest("client_id differs from the authenticated client")
         else:
@@ -85,21 +86,6 @@ async def client_credentials(request: TokenRequest) -> bytes:
         # RFC 6749 §5.2: the challenge names the scheme the client used.
         exc.headers["WWW-Authenticate"] = 'Basic realm="authd"'
         raise
-
-
-def _basic_credentials(header: str) -> tuple[str, str]:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        raise InvalidClient("the Authorization header must use the Basic scheme")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidClient("the Basic credentials are malformed") from None
-    client_id, colon, secret = decoded.partition(":")
-    if not colon or not client_id or not secret:
-        raise InvalidClient("the Basic credentials are malformed")
-    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
 # ---- POST /v1/token ----------------------------------------------------------------
@@ -121,7 +107,8 @@ class ApiKeyTokenEndpoint:
                 scope=params.get("scope"),
                 audience=pick_audience(params.get("audience"), params.get("resource")),
             ))
-        except AuthdError as exc:
+        except (AuthdError, StorageUnavailable) as failure:
+            exc = token_error(failure)
             TOKEN_REQUESTS_FAILED.labels(API_KEY_GRANT, exc.code).inc()
             await send_error(send, exc)
             return
@@ -132,22 +119,7 @@ class ApiKeyTokenEndpoint:
 def _v1_key(headers: dict[bytes, str], duplicated: bool) -> str:
     if duplicated:
         raise InvalidRequest("a credential header appears more than once")
-    header_key = headers.get(b"x-api-key")
-    authorization = headers.get(b"authorization")
-    auth_key = None
-    if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "apikey":
-            raise InvalidClient("the Authorization header must use the ApiKey scheme",
-                                scheme="ApiKey")
-        auth_key = value.strip()
-    if header_key is not None and auth_key is not None and header_key != auth_key:
-        raise InvalidRequest("X-API-Key and Authorization carry different keys")
-    key = header_key if header_key is not None else auth_key
-    if not key:
-        raise InvalidClient("an API key is required (X-API-Key or Authorization: ApiKey)",
-                            scheme="ApiKey")
-    return key
+    return header_api_key(headers.get(b"x-api-key"), headers.get(b"authorization"))
 
 
 def _v1_params(content_type: bytes, body: bytes) -> dict[str, str]:
@@ -191,18 +163,26 @@ def _scopes_field(data: dict[str, Any], name: str) -> Any:
     return value
 
 
+MAX_DURATION = 100 * 365 * 86400.0
+
+
 def _duration_field(data: dict[str, Any], name: str) -> float | None:
+    """Seconds, at most ``MAX_DURATION``: JSON allows 1e400 (inf) and 10**400, and
+    ``"999…9d"`` parses, none of which an expiry can hold (float overflow is a 500)."""
     value = data.get(name)
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise InvalidRequest(f"{name}: {exc}") from None
-    raise InvalidRequest(f"{name} must be a duration such as 90d or a number of seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequest(f"{name} must be a duration such as 90d or a number of seconds")
+    try:
+        seconds = float(parse_duration(value) if isinstance(value, str) else value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}") from None
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise InvalidRequest(f"{name} must be at most 100 years")
+    return seconds
 
 
 async def create_client(request: Request) -> Response:

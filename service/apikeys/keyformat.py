@@ -50,10 +50,9 @@ def new_id(prefix: str, length: int = 16) -> str:
 class KeyShape:
     """Checks that a presented value can be a key of this deployment, without I/O."""
 
-    __slots__ = ("_pattern", "_prefix_length", "length", "prefix")
+    __slots__ = ("_pattern", "_prefix_length", "length")
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
         self._prefix_length = len(prefix) + 1
         self.length = self._prefix_length + BODY_LENGTH + CHECKSUM_LENGTH
         self._pattern = re.compile(

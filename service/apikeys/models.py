@@ -9,7 +9,6 @@ from service.config import Rate
 
 ACTIVE = "active"
 DISABLED = "disabled"
-REVOKED = "revoked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class ApiKey:
             "client_id": self.client_id,
             "display": self.display,
             "scopes": sorted(self.scopes),
-            "rate_limit": None if self.rate is None else _rate_text(self.rate),
+            "rate_limit": None if self.rate is None else str(self.rate),
             "status": self.status,
             "expires_at": self.expires_at,
             "last_used_at": self.last_used_at,
@@ -92,10 +91,6 @@ class ApiKeyPrincipal:
     client_id: str
     key_id: str
     scopes: frozenset[str]
-
-
-def _rate_text(rate: Rate) -> str:
-    return f"{rate.count}/{int(rate.window)}s"
 
 
 def split_scopes(text: str) -> frozenset[str]:

@@ -18,7 +18,6 @@ import structlog
 from service.apikeys.store import ApiKeyStore
 from service.audit.log import AuditLog
 from service.background import Periodic
-from service.observability.metrics import AUDIT_DROPPED
 from service.store import StorageUnavailable
 
 log = structlog.get_logger("authd.apikeys.usage")
@@ -62,7 +61,6 @@ class UsageRecorder:
         try:
             await self._store.touch((key_id, u.last_at) for key_id, u in batch.items())
         except (StorageUnavailable, OSError) as exc:
-            AUDIT_DROPPED.inc()
             log.warning("apikeys.last_used_failed", keys=len(batch), error=type(exc).__name__)
             for key_id, usage in batch.items():
                 self._merge_back(key_id, usage)

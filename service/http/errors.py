@@ -55,11 +55,24 @@ def error_response(exc: AuthdError, path: str) -> Response:
     )
 
 
+def log_failure(exc: AuthdError) -> None:
+    """The one ``request.failed`` line, for every answered error that the operator
+    must see: a 5xx, or one carrying a ``log_detail`` the client is not told. Both
+    the Starlette handlers and the raw ASGI token endpoints call it."""
+    if exc.status >= 500 or exc.log_detail:
+        log.warning("request.failed", error=exc.code, detail=exc.log_detail or exc.description)
+
+
+def storage_unavailable(exc: StorageUnavailable) -> TemporarilyUnavailable:
+    """What a client is told when storage fails; the cause is for the log only."""
+    log.error("storage.unavailable", error=str(exc))
+    return TemporarilyUnavailable("storage is unavailable")
+
+
 async def handle_authd_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, AuthdError):
         raise exc
-    if exc.status >= 500 or exc.log_detail:
-        log.warning("request.failed", error=exc.code, detail=exc.log_detail or exc.description)
+    log_failure(exc)
     return error_response(exc, request.url.path)
 
 
@@ -83,8 +96,9 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def handle_storage_unavailable(request: Request, exc: Exception) -> Response:
-    log.error("storage.unavailable", error=str(exc))
-    return error_response(TemporarilyUnavailable("storage is unavailable"), request.url.path)
+    if not isinstance(exc, StorageUnavailable):
+        raise exc
+    return await handle_authd_error(request, storage_unavailable(exc))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,9 @@ The endpoint is a plain ASGI callable rather than a Starlette view because it is
 hot path of the service (DESIGN §7): it reads the headers it needs from the raw ASGI
 scope once, parses the form body itself (strictly: one content type, UTF-8, no
 repeated parameter — §3.2), and answers with prepared header lists. Errors are RFC 6749
-§5.2 JSON with ``Cache-Control: no-store``; ``/v1/token`` reuses the same helpers.
+§5.2 JSON with ``Cache-Control: no-store`` (storage failures included, as
+``temporarily_unavailable``), logged like every other error (``http.errors.log_failure``);
+``/v1/token`` reuses the same helpers.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from service.errors import (
     PayloadTooLarge,
     UnsupportedGrantType,
 )
+from service.http.errors import log_failure, storage_unavailable
 from service.http.requests import parse_form
 from service.observability.metrics import (
     TOKEN_REQUESTS_FAILED,
     TOKENS_ISSUED,
 )
+from service.store import StorageUnavailable
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -116,8 +120,16 @@ async def send_token(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def token_error(exc: AuthdError | StorageUnavailable) -> AuthdError:
+    """The typed error a token endpoint answers with (a storage failure becomes RFC
+    6749 ``temporarily_unavailable``, not the problem+json of the other routes)."""
+    return storage_unavailable(exc) if isinstance(exc, StorageUnavailable) else exc
+
+
 async def send_error(send: Send, exc: AuthdError) -> None:
-    """RFC 6749 §5.2 (status and challenge from the error class)."""
+    """RFC 6749 §5.2 (status and challenge from the error class), logged as every
+    answered error is."""
+    log_failure(exc)
     body = json.dumps(
         {"error": exc.code, "error_description": exc.description}, separators=(",", ":")
     ).encode()
@@ -162,7 +174,8 @@ class TokenEndpoint:
                 runtime=scope["state"]["runtime"], form=form,
                 authorization=request.headers.get(b"authorization"), ip=request.ip,
             ))
-        except AuthdError as exc:
+        except (AuthdError, StorageUnavailable) as failure:
+            exc = token_error(failure)
             TOKEN_REQUESTS_FAILED.labels(grant_label, exc.code).inc()
             await send_error(send, exc)
             return

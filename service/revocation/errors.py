@@ -9,3 +9,9 @@ class BadCursor(InvalidRequest):
     """The feed cursor is not one this service handed out."""
 
     title = "Invalid revocation feed cursor"
+
+
+class InvalidSubject(InvalidRequest):
+    """A subject to revoke that no token of ours can carry as ``sub``."""
+
+    title = "Invalid subject"

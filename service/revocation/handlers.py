@@ -3,15 +3,11 @@ operator's subject revocation. Thin: parse, call the domain, answer."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import time
-from urllib.parse import unquote
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from service.apikeys.credentials import basic_credentials, header_api_key
 from service.errors import InvalidClient, InvalidRequest
 from service.http.context import client_ip, runtime_of
 from service.http.requests import read_form, whole_number
@@ -20,8 +16,6 @@ from service.http.responses import NO_STORE, json_response
 # Hundreds of verifiers poll the same URL every few seconds: a shared cache may answer
 # for one second, which bounds the staleness it adds.
 FEED_CACHE = {"Cache-Control": "public, max-age=1"}
-MAX_SUBJECT_CHARS = 256
-
 
 
 async def revocation_feed(request: Request) -> Response:
@@ -38,34 +32,52 @@ async def revocation_feed(request: Request) -> Response:
 async def _authenticate_optional_client(request: Request, form: dict[str, str]) -> str | None:
     """RFC 7009 §2.1 client authentication, optional here: the login client is public
     (an app cannot keep a secret), so possession of a token is what authorises its
-    revocation. A request that does present client credentials must present valid
-    ones — an API key of that client — or it is refused with 401."""
+    revocation. A request that does present client credentials — Basic, an API key
+    header or ``client_secret`` — must present valid ones, read and checked as the
+    token endpoints do (a failure spends the caller's failed-authentication budget),
+    or it is refused with 401. Another Authorization scheme is not client
+    authentication and is ignored."""
     runtime = runtime_of(request)
-    unverified_key: str | None = None
-    claimed_client: str | None = form.get("client_id") or None
-    authorization = request.headers.get("authorization", "")
-    if authorization[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
-            user, _, secret = decoded.partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise InvalidClient("malformed Basic credentials") from None
-        claimed_client, unverified_key = unquote(user), unquote(secret)
-    elif authorization[:7].lower() == "apikey ":
-        unverified_key = authorization[7:].strip()
-    elif request.headers.get("x-api-key"):
-        unverified_key = request.headers["x-api-key"]
-    elif form.get("client_secret"):
-        unverified_key = form["client_secret"]
-    if unverified_key is None:
+    for name in ("authorization", "x-api-key"):
+        if len(request.headers.getlist(name)) > 1:
+            raise InvalidRequest("a credential header appears more than once")
+    authorization = request.headers.get("authorization")
+    scheme = (authorization or "").partition(" ")[0].lower()
+    basic = authorization if scheme == "basic" else None
+    api_key_auth = authorization if scheme == "apikey" else None
+    x_api_key = request.headers.get("x-api-key")
+    posted_secret = form.get("client_secret") or None
+    presented = [basic is not None, api_key_auth is not None or x_api_key is not None,
+                 posted_secret is not None]
+    if sum(presented) > 1:
+        raise InvalidRequest("use one client authentication method, not two")
+    if not any(presented):
         return None
-    apikeys = getattr(runtime, "apikeys", None)
-    if apikeys is None:
-        raise InvalidClient("client authentication is not available")
-    principal = await apikeys.authenticate(unverified_key)
-    if claimed_client is not None and principal.client_id != claimed_client:
-        raise InvalidClient("client authentication failed")
-    return str(principal.client_id)
+    claimed_client = form.get("client_id") or None
+    exchange = getattr(runtime, "api_key_exchange", None)
+    try:
+        if basic is not None:
+            basic_client, unverified_key = basic_credentials(basic)
+            if claimed_client is not None and claimed_client != basic_client:
+                raise InvalidRequest("client_id differs from the authenticated client")
+            claimed_client = basic_client
+        elif posted_secret is not None:
+            unverified_key = posted_secret
+        else:
+            unverified_key = header_api_key(x_api_key, api_key_auth)
+        if exchange is None:
+            raise InvalidClient("client authentication is not available")
+        verified = await exchange.authenticate(
+            unverified_key, ip=client_ip(request), grant="revoke", client_id=claimed_client
+        )
+    except InvalidClient as exc:
+        # RFC 6749 §5.2: the challenge names the scheme the client used.
+        if api_key_auth is None and x_api_key is None:
+            exc.headers["WWW-Authenticate"] = 'Basic realm="authd"'
+        else:
+            exc.headers["WWW-Authenticate"] = 'ApiKey realm="authd"'
+        raise
+    return str(verified.client.id)
 
 
 def _token_param(form: dict[str, str]) -> str:
@@ -111,17 +123,11 @@ async def admin_revoke_subject(request: Request) -> Response:
     runtime = runtime_of(request)
     principal = await require_scope(request, "authd:admin")
     sub = request.path_params["sub"]
-    if not sub or len(sub) > MAX_SUBJECT_CHARS or not sub.isprintable():
-        raise InvalidRequest("the subject must be 1-256 printable characters")
-    entry = await runtime.revocations.revoke_subject(sub, time.time())
-    await runtime.audit.write("subject.revoke", "ok", actor=_actor(principal), subject=sub,
-                              ip=client_ip(request))
+    entry = await runtime.revocations.revoke_subject_for_operator(
+        sub, actor=principal.subject, ip=client_ip(request)
+    )
     return json_response({"sub": sub, "not_before": int(entry.not_before or 0),
-                  "expires_at": int(entry.expires_at)})
-
-
-def _actor(principal: object) -> str | None:
-    return getattr(principal, "client_id", None) or getattr(principal, "subject", None)
+                          "expires_at": int(entry.expires_at)})
 
 
 routes: list[BaseRoute] = [

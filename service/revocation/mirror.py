@@ -67,8 +67,8 @@ class RedisDenylist:
             return True
         return bool(sub and by_sub is not None and iat < float(by_sub))
 
-    async def put(self, entries: Iterable[Revocation], now: float | None = None) -> None:
-        now = time.time() if now is None else now
+    async def put(self, entries: Iterable[Revocation]) -> None:
+        now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
             count = 0
             for entry in entries:

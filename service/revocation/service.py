@@ -17,16 +17,19 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from service.background import Periodic
 from service.observability.metrics import DENYLIST_FALLBACK, REVOCATIONS
-from service.revocation.errors import BadCursor
+from service.revocation.errors import BadCursor, InvalidSubject
 from service.revocation.mirror import MirrorError, MirrorIncomplete, RedisDenylist
 from service.revocation.store import Kind, Revocation, RevocationStore
 from service.store import Connection, Database
+
+if TYPE_CHECKING:
+    from service.audit.log import AuditLog
 
 log = structlog.get_logger("authd.revocation")
 
@@ -37,6 +40,7 @@ PURGE_INTERVAL = 60.0
 # small clock leeway after ``exp``.
 EXPIRY_MARGIN = 60.0
 NO_IAT = -1e18
+MAX_SUBJECT_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +68,14 @@ class RevocationService:
         mirror: RedisDenylist | None,
         *,
         subject_lifetime: float,
+        audit: AuditLog | None = None,
     ) -> None:
         """``subject_lifetime``: how long after the instant a subject revocation must
         stay listed — the longest any token of that subject (refresh families too)
-        can live."""
+        can live. ``audit`` records the operator's subject revocations (only a service
+        that never makes one, as in some tests, goes without)."""
         self._db = db
+        self._audit = audit
         self._store = store
         self._mirror = mirror
         self._subject_lifetime = subject_lifetime
@@ -157,6 +164,19 @@ class RevocationService:
         revoked, never towards allowed)."""
         not_before = float(math.ceil(before))
         return await self._revoke("sub", sub, before + self._subject_lifetime, not_before)
+
+    async def revoke_subject_for_operator(
+        self, sub: str, *, actor: str | None, ip: str | None = None
+    ) -> Revocation:
+        """The operator's "employee left" (HTTP admin API and CLI alike): check the
+        subject, revoke everything of it issued before now, and audit who did it."""
+        if not sub or len(sub) > MAX_SUBJECT_CHARS or not sub.isprintable():
+            raise InvalidSubject(f"the subject must be 1-{MAX_SUBJECT_CHARS} printable characters")
+        if self._audit is None:
+            raise RuntimeError("an operator revocation needs the audit log")
+        entry = await self.revoke_subject(sub, time.time())
+        await self._audit.write("subject.revoke", "ok", actor=actor, subject=sub, ip=ip)
+        return entry
 
     # --- feed ---------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from typing import Literal, Protocol
 from service.store import Connection, Database, Row
 
 Kind = Literal["jti", "sid", "sub"]
-KINDS: tuple[Kind, ...] = ("jti", "sid", "sub")
 INSERT_LOCK = "authd.revocations.insert"
 
 INSERT = (
@@ -33,7 +32,6 @@ SINCE = (
     "SELECT seq, kind, value, not_before, created_at, expires_at FROM revocations"
     " WHERE seq > $1 AND expires_at > $2 ORDER BY seq LIMIT $3"
 )
-LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM revocations"
 PURGE = "DELETE FROM revocations WHERE expires_at <= $1"
 
 
@@ -78,8 +76,6 @@ class RevocationStore(Protocol):
 
     async def since(self, seq: int, now: float, limit: int) -> list[Revocation]: ...
 
-    async def last_seq(self) -> int: ...
-
     async def purge(self, now: float) -> int: ...
 
 
@@ -104,9 +100,6 @@ class SqlRevocationStore:
 
     async def since(self, seq: int, now: float, limit: int) -> list[Revocation]:
         return [_entry(r) for r in await self.db.fetch(SINCE, seq, now, limit)]
-
-    async def last_seq(self) -> int:
-        return int(await self.db.fetchval(LAST_SEQ))
 
     async def purge(self, now: float) -> int:
         return await self.db.execute(PURGE, now)

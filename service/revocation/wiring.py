@@ -21,6 +21,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     service = RevocationService(
         runtime.db, SqlRevocationStore(runtime.db), mirror,
         subject_lifetime=max(settings.max_access_token_ttl, settings.refresh_token_ttl),
+        audit=runtime.audit,
     )
     runtime.revocations = service
     # The key ring comes from the signing domain, wired before this one.

@@ -38,6 +38,7 @@ class World:
     revoked: str
     expired: str
     disabled: str
+    admin: Admin
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         admin.call("POST", f"/admin/clients/{c['id']}/disable")
         await asyncio.sleep(1.1)  # let the one-second key expire
         yield World(server, database_url, a["id"], b["id"], key_a, key_b,
-                    revoked["api_key"], expired, disabled)
+                    revoked["api_key"], expired, disabled, admin)
     finally:
         server.stop()
 
@@ -274,3 +275,38 @@ async def test_no_key_reaches_the_logs(world: World) -> None:
     for key in (world.key_a, world.key_b, world.revoked, world.expired, world.disabled):
         assert key not in logs
         assert key[len("ak_live_"):-6] not in logs
+
+
+async def _rows_but_last_use(world: World) -> list[dict[str, Any]]:
+    """Key and client rows without last_used_at, which an earlier test's exchange may
+    still be writing (usage is recorded after the answer)."""
+    return [{k: v for k, v in row.items() if k != "last_used_at"}
+            for row in await key_rows(world.database_url)]
+
+
+def _admin_post(world: World, path: str, raw_json: str) -> httpx.Response:
+    return httpx.post(world.server.base_url + path, content=raw_json, timeout=10,
+                      headers={"X-API-Key": world.admin.admin_key,
+                               "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("raw", ['"' + "9" * 400 + 'd"', "1" + "0" * 400, "1e400", "NaN",
+                                 '"36600d"'])
+@pytest.mark.parametrize("field", ["token_ttl", "expires_in", "overlap"])
+async def test_out_of_range_duration_is_invalid_request(
+    world: World, field: str, raw: str
+) -> None:
+    """A duration beyond 100 years, infinite or overflowing a float is a 400 naming the
+    field, not a 500 or an expiry of inf; nothing is created."""
+    before = await _rows_but_last_use(world)
+    if field == "token_ttl":
+        path, body = "/admin/clients", f'{{"name": "d", "scopes": "read", "{field}": {raw}}}'
+    elif field == "expires_in":
+        path, body = f"/admin/clients/{world.client_a}/keys", f'{{"{field}": {raw}}}'
+    else:
+        key_id = world.admin.call("GET", f"/admin/clients/{world.client_a}/keys")["keys"][0]["id"]
+        path, body = f"/admin/apikeys/{key_id}/rotate", f'{{"{field}": {raw}}}'
+    response = _admin_post(world, path, body)
+    assert response.status_code == 400, response.text
+    assert field in response.text
+    assert await _rows_but_last_use(world) == before

@@ -151,3 +151,35 @@ def test_redis_outage_keeps_login_refresh_revoke_and_introspect_correct(
         assert "request.crashed" not in server.logs()
     finally:
         forwarder.close()
+
+
+def test_oauth_revoke_client_authentication_reads_and_counts_like_the_token_endpoint(
+    server_env: dict[str, str], start_server: Callable[..., Server]
+) -> None:
+    """Presented client credentials must be valid: good Basic is accepted, a bad one is
+    401 with a Basic challenge (an API key header gets an ApiKey challenge), two
+    differing keys are 400, and failures spend the address's failed-auth budget."""
+    server = start_server({**server_env, "AUTHD_FAILED_AUTH_RATE": "3/m"})
+    created = json.loads(server.cli(["--json", "clients", "create", "app", "--scope",
+                                     "read"]).stdout)
+    key = json.loads(server.cli(["--json", "apikeys", "create", "--client",
+                                 created["id"]]).stdout)["api_key"]
+    wrong = key[:-8] + ("A" if key[-8] != "A" else "B") + key[-7:]
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        good = client.post("/oauth/revoke", data={"token": "junk"}, auth=(created["id"], key))
+        assert good.status_code == 200, good.text
+        differing = client.post("/oauth/revoke", data={"token": "junk"},
+                                headers={"X-API-Key": key, "Authorization": f"ApiKey {wrong}"})
+        assert differing.status_code == 400, differing.text
+        bad = client.post("/oauth/revoke", data={"token": "junk"}, auth=(created["id"], wrong))
+        assert bad.status_code == 401, bad.text
+        assert bad.json()["error"] == "invalid_client"
+        assert bad.headers["www-authenticate"].startswith("Basic ")
+        bad_header = client.post("/oauth/revoke", data={"token": "junk"},
+                                 headers={"X-API-Key": wrong})
+        assert bad_header.status_code == 401, bad_header.text
+        assert bad_header.headers["www-authenticate"].startswith("ApiKey ")
+        assert client.post("/oauth/revoke", data={"token": "junk", "client_id": created["id"],
+                                                  "client_secret": wrong}).status_code == 401
+        over = client.post("/oauth/revoke", data={"token": "junk"}, auth=(created["id"], key))
+    assert over.status_code == 429, over.text

@@ -8,7 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from service.audit.log import AuditLog
+from service.audit.store import AuditStore
 from service.observability.metrics import DENYLIST_FALLBACK
+from service.revocation.errors import InvalidSubject
 from service.revocation.mirror import RedisDenylist
 from service.revocation.service import RevocationService
 from service.revocation.store import SqlRevocationStore
@@ -116,3 +119,27 @@ async def test_feed_pages_with_the_returned_cursor(pg: Database) -> None:
     values = [e.value for e in first.entries + second.entries]
     assert values == [f"j{n}" for n in range(5)]
     assert third.entries == [] and third.cursor == second.cursor
+
+
+@pytest.mark.parametrize("sub", ["", "x" * 257, "a\nb"])
+async def test_operator_subject_revocation_refuses_a_subject_no_token_carries(
+    pg: Database, sub: str
+) -> None:
+    """Empty, over 256 characters or unprintable: refused before anything is recorded."""
+    service = RevocationService(pg, SqlRevocationStore(pg), None, subject_lifetime=3600,
+                                audit=AuditLog(AuditStore(pg)))
+    with pytest.raises(InvalidSubject):
+        await service.revoke_subject_for_operator(sub, actor="cli")
+    assert (await service.feed(None)).entries == []
+
+
+async def test_operator_subject_revocation_is_audited_with_its_actor(pg: Database) -> None:
+    """The HTTP admin API and the CLI share one path: revoke, then audit actor and IP."""
+    await pg.execute("TRUNCATE audit_events RESTART IDENTITY")
+    service = RevocationService(pg, SqlRevocationStore(pg), None, subject_lifetime=3600,
+                                audit=AuditLog(AuditStore(pg)))
+    entry = await service.revoke_subject_for_operator("usr_1", actor="usr_admin", ip="10.0.0.1")
+    assert entry.kind == "sub" and entry.value == "usr_1"
+    rows = await pg.fetch("SELECT action, actor, subject, ip FROM audit_events")
+    assert [(r["action"], r["actor"], r["subject"], r["ip"]) for r in rows] == [
+        ("subject.revoke", "usr_admin", "usr_1", "10.0.0.1")]
