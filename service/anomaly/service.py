@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.anomaly import signals
-from service.anomaly.monitor import TOPIC, KeyUseMonitor, LoginMonitor
+from service.anomaly.monitor import TOPIC, LoginMonitor
 from service.anomaly.store import AnomalyStore
 from service.audit.log import AuditLog
 from service.bus import Bus
@@ -21,10 +21,8 @@ MAX_CIDRS = 64
 class AnomalyService:
     store: AnomalyStore
     logins: LoginMonitor
-    keys: KeyUseMonitor
     audit: AuditLog
     bus: Bus
-    policy: str
 
     async def recent_logins(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
         records = await self.store.recent_logins(user_id, min(max(limit, 1), MAX_LIST))

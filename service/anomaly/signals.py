@@ -23,7 +23,6 @@ NEW_NETWORK = "new_network"
 NEW_DEVICE = "new_device"
 RAPID_CHANGE = "rapid_network_change"
 OUTSIDE_ALLOWED = "outside_allowed_cidrs"
-REASONS = (NEW_NETWORK, NEW_DEVICE, RAPID_CHANGE, OUTSIDE_ALLOWED)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

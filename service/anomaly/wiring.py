@@ -18,8 +18,8 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     store = SqlAnomalyStore(runtime.db)
     keys = KeyUseMonitor(store, runtime.audit, runtime.bus, policy=settings.anomaly_policy,
                          cache_ttl=settings.api_key_cache_ttl)
-    runtime.anomaly = AnomalyService(store, LoginMonitor(store, runtime.audit), keys,
-                                     runtime.audit, runtime.bus, settings.anomaly_policy)
+    runtime.anomaly = AnomalyService(store, LoginMonitor(store, runtime.audit), runtime.audit,
+                                     runtime.bus)
     exchange = getattr(runtime, "api_key_exchange", None)
     if exchange is not None:
         exchange.monitor = keys

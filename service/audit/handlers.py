@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -11,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 from service.audit.query import AuditQuery
 from service.http.auth import require_scope
 from service.http.context import runtime_of
+from service.http.responses import json_response
 
 ADMIN_SCOPE = "authd:admin"
 
@@ -27,8 +26,7 @@ async def list_events(request: Request) -> Response:
         "events": [event.as_dict() for event in events],
         "cursor": max((event.id or 0 for event in events), default=query.after_id),
     }
-    return Response(json.dumps(body).encode(), media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
+    return json_response(body)
 
 
 routes: list[BaseRoute] = [Route("/admin/audit", list_events, methods=["GET"])]

@@ -11,12 +11,15 @@ lack the scope (RFC 6750 §3.1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
 from service.errors import InsufficientScope, InvalidClient, InvalidToken
 from service.http.context import runtime_of
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ async def authenticate(request: Request) -> Principal:
             scopes=principal.scopes, method="api_key",
         )
     if scheme == "bearer" and credential:
-        claims = await _verified_claims(runtime, credential)
+        claims = await verified_claims(runtime, credential)
         scope = claims.get("scope")
         return Principal(
             subject=str(claims.get("sub", "")),
@@ -60,13 +63,19 @@ async def authenticate(request: Request) -> Principal:
     raise InvalidToken("authentication is required (Bearer token or API key)")
 
 
-async def _verified_claims(runtime: Any, unverified_token: str) -> dict[str, Any]:
-    keys = getattr(runtime, "keys", None)
-    revocations = getattr(runtime, "revocations", None)
-    if keys is None:
-        raise InvalidToken("bearer tokens cannot be verified by this process")
-    claims: dict[str, Any] = keys.verify(unverified_token)
-    if revocations is not None and await revocations.is_revoked(claims):
+def bearer_token(request: Request) -> str | None:
+    """The credential of ``Authorization: Bearer …`` (RFC 6750 §2.1), or None."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
+async def verified_claims(runtime: Runtime, unverified_token: str) -> dict[str, Any]:
+    """The claims of an access token signed with a published key and not on the
+    denylist; InvalidToken otherwise. The one Bearer check: every endpoint that takes
+    an access token goes through it, so none can skip the revocation step."""
+    claims = runtime.keys.verify(unverified_token)
+    if await runtime.revocations.is_revoked(claims):
         raise InvalidToken("the access token has been revoked")
     return claims
 

@@ -24,12 +24,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.errors import InvalidRequest, InvalidToken
-from service.http.auth import require_scope
+from service.http.auth import bearer_token, require_scope, verified_claims
 from service.http.context import client_ip, runtime_of
 from service.http.requests import field, read_json
 from service.http.responses import NO_STORE, json_response
 from service.mfa.errors import UserTokenRequired
 from service.sessions.handlers import _tokens_response
+from service.sessions.login import MAX_USER_AGENT
 from service.sessions.refresh import LOGIN_CLIENT_ID
 
 
@@ -52,13 +53,10 @@ def _one_code(data: dict[str, Any], *, recovery: bool = True) -> tuple[str | Non
 
 async def _user(request: Request) -> str:
     """The signed-in user: a verified, unrevoked login access token's ``sub``."""
-    runtime = runtime_of(request)
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
+    bearer = bearer_token(request)
+    if bearer is None:
         raise InvalidToken("a user's access token is required (Authorization: Bearer)")
-    claims = runtime.keys.verify(credential.strip())
-    if await runtime.revocations.is_revoked(claims):
-        raise InvalidToken("the access token has been revoked")
+    claims = await verified_claims(runtime_of(request), bearer)
     if not isinstance(claims.get("sid"), str) or claims.get("client_id") != LOGIN_CLIENT_ID:
         raise UserTokenRequired("this endpoint needs a user's login access token")
     return str(claims["sub"])
@@ -117,7 +115,7 @@ async def login_mfa(request: Request) -> Response:
     code, recovery_code = _one_code(data)
     tokens = await runtime.mfa.login.complete(
         ticket, code=code, recovery_code=recovery_code, ip=client_ip(request),
-        user_agent=(request.headers.get("user-agent") or "")[:256])
+        user_agent=(request.headers.get("user-agent") or "")[:MAX_USER_AGENT])
     return _tokens_response(request, tokens)
 
 

@@ -11,14 +11,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import Message, Receive, Scope, Send
 
-from service.errors import InvalidRequest, InvalidToken
+from service.errors import InvalidRequest
+from service.http.auth import bearer_token, require_scope, verified_claims
 from service.http.context import client_ip, runtime_of
 from service.http.oauth import TokenRequest, send_token
 from service.http.requests import field, media_type, read_json
 from service.http.responses import NO_STORE, json_response
 from service.sessions.login import MfaChallenge
 from service.sessions.refresh import SessionTokens
-from service.sessions.store import User
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -27,15 +27,15 @@ COOKIE = "authd_refresh"
 COOKIE_PATH = "/v1/refresh"
 
 
-
 def _tokens_response(request: Request, tokens: SessionTokens) -> Response:
     """In cookie mode the refresh token travels only in an HttpOnly cookie scoped to
     the refresh path, never in a body that page scripts could read."""
     cookie = runtime_of(request).sessions.cookie
-    response = json_response(tokens.as_response(include_refresh=not cookie))
+    body = tokens.as_response(include_refresh=not cookie)
+    response = json_response(body)
     if cookie:
         response.set_cookie(
-            COOKIE, tokens.refresh_token, max_age=tokens.as_response()["refresh_token_expires_in"],
+            COOKIE, tokens.refresh_token, max_age=body["refresh_token_expires_in"],
             path=COOKIE_PATH, secure=True, httponly=True, samesite="strict",
         )
     return response
@@ -181,15 +181,10 @@ async def logout(request: Request) -> Response:
     cookie) or by the ``sid`` of a Bearer access token. 204 also for an unknown
     refresh token: the session is gone either way."""
     runtime = runtime_of(request)
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    bearer = bearer_token(request)
     family: str | None
-    if scheme.lower() == "bearer" and credential.strip():
-        keys = getattr(runtime, "keys", None)
-        if keys is None:
-            raise InvalidToken("bearer tokens cannot be verified by this process")
-        claims = keys.verify(credential.strip())
-        if await runtime.revocations.is_revoked(claims):
-            raise InvalidToken("the access token has been revoked")
+    if bearer is not None:
+        claims = await verified_claims(runtime, bearer)
         family = claims.get("sid") if isinstance(claims.get("sid"), str) else None
         if family is None:
             raise InvalidRequest("this access token belongs to no session")
@@ -216,26 +211,16 @@ async def refresh_token_grant(request: TokenRequest) -> bytes:
     token = form.get("refresh_token")
     if not token:
         raise InvalidRequest("refresh_token is required")
-    tokens = await request.runtime.sessions.refresh.rotate(token, ip=request.ip)
-    requested = form.get("scope")
-    if requested and not set(requested.split()) <= set(tokens.scope.split()):
-        from service.errors import InvalidScope
-
-        raise InvalidScope("scope exceeds what the refresh token was granted")
+    tokens = await request.runtime.sessions.refresh.rotate(token, ip=request.ip,
+                                                           scope=form.get("scope"))
     return json.dumps(tokens.as_response(), separators=(",", ":")).encode()
 
 
 # --- admin ----------------------------------------------------------------------------
 
 async def _admin(request: Request) -> str:
-    from service.http.auth import require_scope
-
     principal = await require_scope(request, "authd:admin")
     return principal.subject
-
-
-def _user_body(user: User) -> dict[str, object]:
-    return user.public()
 
 
 async def admin_create_user(request: Request) -> Response:
@@ -247,13 +232,14 @@ async def admin_create_user(request: Request) -> Response:
         field(data, "email") or "", field(data, "password") or "", actor=actor,
         ip=client_ip(request),
     )
-    return json_response(_user_body(user), 201)
+    return json_response(user.public(), 201)
 
 
 async def admin_get_user(request: Request) -> Response:
     runtime = runtime_of(request)
     await _admin(request)
-    return json_response(_user_body(await runtime.sessions.users.find(request.path_params["user"])))
+    user = await runtime.sessions.users.find(request.path_params["user"])
+    return json_response(user.public())
 
 
 async def admin_set_password(request: Request) -> Response:
@@ -265,7 +251,7 @@ async def admin_set_password(request: Request) -> Response:
         request.path_params["user"], field(data, "password") or "", actor=actor,
         ip=client_ip(request),
     )
-    return json_response(_user_body(user))
+    return json_response(user.public())
 
 
 async def admin_disable_user(request: Request) -> Response:
@@ -273,7 +259,7 @@ async def admin_disable_user(request: Request) -> Response:
     actor = await _admin(request)
     user = await runtime.sessions.users.disable(request.path_params["user"], actor=actor,
                                                 ip=client_ip(request))
-    return json_response(_user_body(user))
+    return json_response(user.public())
 
 
 async def admin_unlock_user(request: Request) -> Response:
@@ -281,7 +267,7 @@ async def admin_unlock_user(request: Request) -> Response:
     actor = await _admin(request)
     user = await runtime.sessions.users.unlock(request.path_params["user"], actor=actor,
                                                ip=client_ip(request))
-    return json_response(_user_body(user))
+    return json_response(user.public())
 
 
 routes: list[BaseRoute] = [

@@ -30,6 +30,7 @@ import structlog
 
 from service.audit.log import AuditLog
 from service.background import Periodic
+from service.errors import InvalidScope
 from service.observability.metrics import REFRESH_REUSE, REFRESHES
 from service.revocation.service import RevocationService
 from service.revocation.store import Revocation
@@ -168,17 +169,25 @@ class RefreshService:
         return SessionTokens(access.token, access.expires_at, token, expires_at, family_id,
                              user_id, scope)
 
-    async def rotate(self, unverified_token: str, *, ip: str | None = None) -> SessionTokens:
+    async def rotate(self, unverified_token: str, *, ip: str | None = None,
+                     scope: str | None = None) -> SessionTokens:
         """Spend the token and return its successor plus a new access token.
 
         Reuse detection follows RFC 6819 §5.2.2.3 and RFC 9700 §4.14.2: a refresh token
         that was already spent comes back outside the grace window, so the whole
         family is revoked in one transaction and its ``sid`` goes on the denylist,
-        which kills every access token the family issued as well."""
+        which kills every access token the family issued as well.
+
+        ``scope`` (the OAuth grant's, RFC 6749 §6) may only repeat what the family was
+        granted. It is checked *before* the token is spent: a refused request must
+        leave the token usable, or the client's honest retry would later count as
+        reuse and revoke the session."""
         digest = digest_of(unverified_token)
         if digest is None:
             REFRESHES.labels("invalid").inc()
             raise RefreshRejected("not a refresh token")
+        if scope:
+            await self._check_scope(digest, scope)
         now = time.time()
         # The common case in one step (one round trip on PostgreSQL): spend, mint the
         # successor, and read the denylist from the database truth.
@@ -198,6 +207,15 @@ class RefreshService:
         # Spent already (a retry or a reuse) or spent concurrently a moment ago: decide
         # under the row lock.
         return await self._rotate_locked(digest, now, ip)
+
+    async def _check_scope(self, digest: bytes, requested: str) -> None:
+        """InvalidScope when ``requested`` exceeds the family's scopes. A family's
+        scopes never change, so reading them outside the spend is not a race; an
+        unknown token is left to the spend, which refuses it as such."""
+        record = await self._store.get(digest)
+        if record is not None and not set(requested.split()) <= set(record.scopes.split()):
+            REFRESHES.labels("invalid_scope").inc()
+            raise InvalidScope("scope exceeds what the refresh token was granted")
 
     def _successor_parts(self, digest: bytes, successor: str) -> tuple[bytes, bytes | None]:
         """The successor's digest, and the successor sealed for a retry inside the

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.sessions.login import LoginService
-from service.sessions.passwords import PasswordHasher
 from service.sessions.refresh import RefreshService
 from service.sessions.users import UserService
 
@@ -15,5 +14,4 @@ class SessionService:
     users: UserService
     login: LoginService
     refresh: RefreshService
-    hasher: PasswordHasher
     cookie: bool

@@ -70,7 +70,11 @@ _REFRESH_VIEW = (
     " JOIN users u ON u.id = f.user_id WHERE t.digest = $1"
 )
 SELECT_REFRESH = _REFRESH_VIEW
-SELECT_REFRESH_FOR_SPEND = _REFRESH_VIEW + " FOR UPDATE"
+# PostgreSQL: lock the token's row only. A bare FOR UPDATE would lock the joined
+# family and user rows too, and a user disable (user row, then families) could then
+# deadlock with a spend. SQLite reads SELECT_REFRESH: its BEGIN IMMEDIATE already
+# holds the write lock, and its translation drops only a bare FOR UPDATE.
+SELECT_REFRESH_FOR_SPEND = _REFRESH_VIEW + " FOR UPDATE OF t"
 # The view plus the denylist's verdict on the family's tokens (sid = family id, sub =
 # user id, iat = family start) read from the database truth in the same statement:
 # the rule of service.revocation.store.MATCHES. $2 is now.
@@ -169,7 +173,6 @@ ERASE_OLD_SEALED = (
     "UPDATE refresh_tokens SET successor_sealed = NULL"
     " WHERE successor_sealed IS NOT NULL AND spent_at < $1"
 )
-COUNT_FAMILY = "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = $1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +310,6 @@ class RefreshStore(Protocol):
     async def revoke_user_families(self, conn: Connection, user_id: str, reason: str,
                                    now: float) -> list[str]: ...
     async def erase_sealed_before(self, cutoff: float) -> int: ...
-    async def count_family_tokens(self, family_id: str) -> int: ...
 
 
 # At most this many rotations share one statement.
@@ -420,6 +422,8 @@ class SqlRefreshStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._batcher = RotationBatcher(db) if db.dialect == "postgresql" else None
+        self._select_for_spend = (SELECT_REFRESH_FOR_SPEND if db.dialect == "postgresql"
+                                  else SELECT_REFRESH)
 
     async def create_family(
         self, conn: Connection, family_id: str, user_id: str, client_id: str, scopes: str,
@@ -467,7 +471,7 @@ class SqlRefreshStore:
         return Rotation(record, denied, True)
 
     async def get_for_spend(self, conn: Connection, digest: bytes) -> RefreshRecord | None:
-        return _record(await conn.fetchrow(SELECT_REFRESH_FOR_SPEND, digest))
+        return _record(await conn.fetchrow(self._select_for_spend, digest))
 
     async def spent_at(self, conn: Connection, digest: bytes) -> float | None:
         row = await conn.fetchrow(SELECT_SPENT_AT, digest)
@@ -492,6 +496,3 @@ class SqlRefreshStore:
 
     async def erase_sealed_before(self, cutoff: float) -> int:
         return await self.db.execute(ERASE_OLD_SEALED, cutoff)
-
-    async def count_family_tokens(self, family_id: str) -> int:
-        return int(await self.db.fetchval(COUNT_FAMILY, family_id))

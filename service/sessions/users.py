@@ -74,11 +74,9 @@ class UserService:
 
     async def unlock(self, reference: str, *, actor: str | None, ip: str | None = None
                      ) -> User:
-        """Clear a lockout (a disabled user stays disabled: that takes ``enable``)."""
+        """Clear a lockout (a disabled user stays disabled: that takes ``enable``).
+        One conditional statement, so a disable committed meanwhile is never undone."""
         user = await self.find(reference)
-        if user.status == "locked" or user.failed_logins:
-            async with self._db.transaction() as tx:
-                status = "active" if user.status == "locked" else user.status
-                await self._users.set_status(tx, user.id, status, time.time())
+        await self._users.reset_failures(user.id, time.time())
         await self._audit.write("user.unlock", "ok", actor=actor, subject=user.id, ip=ip)
         return await self.find(user.id)

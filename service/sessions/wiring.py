@@ -43,8 +43,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     )
     user_service = UserService(runtime.db, users, refresh_store, hasher, runtime.revocations,
                                runtime.audit, password_max_bytes=settings.password_max_bytes)
-    runtime.sessions = SessionService(user_service, login, refresh, hasher,
-                                      settings.refresh_cookie)
+    runtime.sessions = SessionService(user_service, login, refresh, settings.refresh_cookie)
     runtime.inspector.refresh = refresh
 
     async def close_hasher() -> None:

@@ -48,6 +48,17 @@ def test_admin_api_filters_by_action_and_pages_by_cursor(admin: Admin) -> None:
     assert newer["cursor"] > first["cursor"]
 
 
+def test_the_audit_answer_is_json_and_never_cached(admin: Admin) -> None:
+    """The audit log names users and keys: ``Cache-Control: no-store``, like every
+    other JSON answer."""
+    response = httpx.get(admin.server.base_url + "/admin/audit",
+                         headers={"X-API-Key": admin.admin_key}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    assert set(response.json()) == {"events", "cursor"}
+
+
 def test_admin_audit_requires_the_admin_scope(admin: Admin) -> None:
     """Without a credential the audit log answers 401 and shows nothing."""
     response = httpx.get(admin.server.base_url + "/admin/audit", timeout=10)

@@ -117,3 +117,45 @@ def test_cookie_mode_keeps_the_refresh_token_out_of_the_body(
         refreshed = client.post("/v1/refresh", headers={"Cookie": f"authd_refresh={cookie}"})
         assert refreshed.status_code == 200, refreshed.text
         assert refreshed.cookies["authd_refresh"] != cookie
+
+
+def test_a_too_wide_scope_is_refused_without_spending_the_refresh_token(
+    server_env: dict[str, str], start_server: Callable[..., Server]
+) -> None:
+    """``grant_type=refresh_token`` with a scope the session was not granted answers
+    400 invalid_scope and leaves the token as it was: with no grace window, the same
+    token still refreshes afterwards (and is not taken for reuse)."""
+    server = start_server({**server_env, "AUTHD_REFRESH_REUSE_GRACE": "0s"})
+    create_user(server, "scope@example.com")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        token = login(client, "scope@example.com")["refresh_token"]
+        wide = client.post("/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": token, "scope": "authd:admin"})
+        assert wide.status_code == 400, wide.text
+        assert wide.json()["error"] == "invalid_scope"
+        again = client.post("/oauth/token", data={
+            "grant_type": "refresh_token", "refresh_token": token})
+        assert again.status_code == 200, again.text
+        assert again.json()["refresh_token"] != token
+
+
+def test_logout_by_bearer_access_token_revokes_its_session(
+    server_env: dict[str, str], start_server: Callable[..., Server]
+) -> None:
+    """``POST /v1/logout`` with the session's access token as Bearer revokes the
+    session named by its ``sid``; a revoked or forged Bearer token is 401."""
+    server = start_server(server_env)
+    create_user(server, "bearer-out@example.com")
+    key = api_key_with_scope(server, "introspector", "authd:introspect")
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        tokens = login(client, "bearer-out@example.com")
+        bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        out = client.post("/v1/logout", headers=bearer)
+        assert out.status_code == 204, out.text
+        assert introspect(client, key, tokens["access_token"]) == {"active": False}
+        assert introspect(client, key, tokens["refresh_token"]) == {"active": False}
+        refused = client.post("/v1/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refused.status_code == 400
+        assert client.post("/v1/logout", headers=bearer).status_code == 401
+        forged = client.post("/v1/logout", headers={"Authorization": "Bearer not.a.jwt"})
+        assert forged.status_code == 401
