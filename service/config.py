@@ -276,11 +276,6 @@ class Settings:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'authd.sqlite3'}"
 
-    @property
-    def max_access_token_ttl(self) -> float:
-        """MAX_TOKEN_TTL, kept for the wiring modules that still read it here."""
-        return MAX_TOKEN_TTL
-
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Parse ``env``; raise ConfigError naming the first bad variable."""

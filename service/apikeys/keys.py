@@ -38,7 +38,7 @@ from service.apikeys.store import ApiKeyStore
 from service.apikeys.usage import UsageRecorder
 from service.audit.log import AuditLog
 from service.bus import Bus
-from service.config import Rate, Settings
+from service.config import MAX_TOKEN_TTL, Rate, Settings
 from service.errors import Conflict, InvalidScope
 from service.observability.metrics import API_KEY_VERIFICATIONS
 
@@ -46,7 +46,6 @@ TOPIC = "apikeys.invalidate"
 ADMIN_CLIENT_NAME = "authd-admin"
 ADMIN_SCOPE = "authd:admin"
 ADMIN_CLIENT_SCOPES = frozenset({ADMIN_SCOPE, "authd:introspect"})
-MAX_TOKEN_TTL = 86400.0
 MIN_TOKEN_TTL = 30.0
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )

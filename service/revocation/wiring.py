@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from service.config import MAX_TOKEN_TTL
 from service.revocation.introspection import TokenInspector
 from service.revocation.mirror import RedisDenylist
 from service.revocation.service import RevocationService
@@ -20,12 +21,12 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
               if runtime.redis is not None else None)
     service = RevocationService(
         runtime.db, SqlRevocationStore(runtime.db), mirror,
-        subject_lifetime=max(settings.max_access_token_ttl, settings.refresh_token_ttl),
+        subject_lifetime=max(MAX_TOKEN_TTL, settings.refresh_token_ttl),
         audit=runtime.audit,
     )
     runtime.revocations = service
     # The key ring comes from the signing domain, wired before this one.
-    runtime.inspector = TokenInspector(getattr(runtime, "keys", None), service)
+    runtime.inspector = TokenInspector(runtime.keys, service)
     if serving:
         with contextlib.suppress(Exception):
             await service.sync_mirror()  # a failure leaves it degraded: checks use the DB

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from service.config import MAX_TOKEN_TTL
 from service.signing.errors import KeyUnsealable
 from service.signing.issuer import TokenIssuer
 from service.signing.keyring import KeyRing
@@ -31,7 +32,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     keys = KeyRing(store, runtime.kek, issuer=settings.issuer)
     policy = RotationPolicy(
         jwks_max_age=settings.jwks_max_age,
-        max_token_ttl=settings.max_access_token_ttl,
+        max_token_ttl=MAX_TOKEN_TTL,
         rotation_interval=settings.key_rotation_interval,
     )
     rotation = KeyRotation(
