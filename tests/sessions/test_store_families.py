@@ -168,12 +168,11 @@ async def test_get_for_spend_reads_the_same_view_as_get(database: Database) -> N
     assert locked is not None and locked == await store.get(digest)
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 async def test_get_for_spend_locks_the_token_row_only(database: Database) -> None:
     """Under get_for_spend's lock the token row is taken, but its family's and its
     user's rows stay free: a user disable (user row, then families) cannot deadlock
     with a spend. PostgreSQL only: SQLite has no row locks (BEGIN IMMEDIATE)."""
-    if database.dialect != "postgresql":
-        pytest.skip("row locks are PostgreSQL's; SQLite locks the whole database")
     store = SqlRefreshStore(database)
     user_id = await _user(database, "lock")
     digest = await _start(database, store, "sid_lock", user_id)
