@@ -174,6 +174,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     load_kek(settings)  # fail before forking when the KEK is unusable
+    # The app (in this process or a spawned worker) reads its settings from the
+    # environment again: flags must land there, or the default issuer (built from
+    # host and port) would name AUTHD_PORT's port rather than the one served.
+    os.environ.update(AUTHD_HOST=host, AUTHD_PORT=str(port), AUTHD_WORKERS=str(workers))
     created_metrics_dir: str | None = None
     if workers > 1:
         # Workers are spawned as fresh interpreters, so they see this before they

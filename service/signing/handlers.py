@@ -44,7 +44,10 @@ class JwksEndpoint:
         keys = runtime.keys
         body: bytes = keys.jwks_body
         etag: str = keys.jwks_etag
-        cache_control = f"public, max-age={int(runtime.settings.jwks_max_age)}".encode()
+        # An empty set means the keys could not be loaded yet (storage down at
+        # start-up): no cache may keep it once the keys are back.
+        cache_control = (f"public, max-age={int(runtime.settings.jwks_max_age)}".encode()
+                         if keys.records else b"no-store")
         headers = [(b"etag", etag.encode()), (b"cache-control", cache_control)]
         if_none_match = next(
             (value.decode("latin-1") for name, value in scope["headers"]

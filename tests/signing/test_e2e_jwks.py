@@ -75,6 +75,8 @@ def test_metadata_is_rfc8414(server: Server) -> None:
     assert response.status_code == 200
     doc = response.json()
     issuer = doc["issuer"]
+    # No AUTHD_ISSUER: the default is built from the host and the --port served.
+    assert issuer == server.base_url
     assert doc["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
     assert doc["token_endpoint"] == f"{issuer}/oauth/token"
     assert doc["revocation_endpoint"] == f"{issuer}/oauth/revoke"
