@@ -33,7 +33,12 @@ KID_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def new_kid() -> str:
-    return secrets.token_urlsafe(KID_BYTES)
+    """128 random bits, base64url, never starting with '-': operators pass kids to
+    ``authd keys revoke KID``, where a leading '-' would read as an option."""
+    while True:
+        kid = secrets.token_urlsafe(KID_BYTES)
+        if not kid.startswith("-"):
+            return kid
 
 
 def _b64url_uint(value: int) -> str:

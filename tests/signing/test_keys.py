@@ -18,6 +18,12 @@ def test_kids_are_random_and_long() -> None:
     assert all(len(kid) >= 22 for kid in kids)
 
 
+def test_no_kid_starts_like_a_command_line_option() -> None:
+    """About one kid in 64 would begin with '-' and break ``authd keys revoke KID``;
+    5,000 draws would meet one with near certainty if the guard were missing."""
+    assert not any(new_kid().startswith("-") for _ in range(5000))
+
+
 def test_public_jwk_has_only_public_members() -> None:
     """The JWK of a generated key has exactly kty, kid, use, alg, n, e."""
     key = generate(2048)
