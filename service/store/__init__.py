@@ -1,5 +1,17 @@
 """Storage: one database interface, a PostgreSQL and a SQLite implementation."""
 
-from service.store.database import Connection, Database, Row, StorageUnavailable, open_database
+from service.store.database import (
+    Connection,
+    Database,
+    ForeignKeyViolation,
+    IntegrityViolation,
+    Row,
+    StorageUnavailable,
+    UniqueViolation,
+    open_database,
+)
 
-__all__ = ["Connection", "Database", "Row", "StorageUnavailable", "open_database"]
+__all__ = [
+    "Connection", "Database", "ForeignKeyViolation", "IntegrityViolation", "Row",
+    "StorageUnavailable", "UniqueViolation", "open_database",
+]

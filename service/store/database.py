@@ -19,6 +19,41 @@ class StorageUnavailable(Exception):
     """The database cannot be reached; callers answer 503, never 500."""
 
 
+class IntegrityViolation(Exception):
+    """A write broke a unique or foreign-key constraint, on either backend.
+
+    Both implementations raise the same two subclasses, naming the table and the
+    columns the constraint covers (a foreign-key violation names them on PostgreSQL
+    only: SQLite does not say which reference failed). Never the values: the driver's
+    own message carries them (an email, a digest) and must not reach a log or a
+    client. Domain stores turn the violations their writes can meet into their own
+    typed errors (``docs/constraints.md`` lists every constraint and its answer);
+    the HTTP and CLI error tables answer any other as a 409 conflict, never a 500.
+    """
+
+    kind = "integrity"
+
+    def __init__(self, table: str | None, columns: tuple[str, ...] = ()) -> None:
+        self.table = table
+        self.columns = columns
+        where = table or "a table"
+        if columns:
+            where += "(" + ", ".join(columns) + ")"
+        super().__init__(f"{self.kind} constraint violated on {where}")
+
+
+class UniqueViolation(IntegrityViolation):
+    """The row would duplicate a primary key or a unique column set."""
+
+    kind = "unique"
+
+
+class ForeignKeyViolation(IntegrityViolation):
+    """The row refers to a row that does not exist (or still has rows referring to it)."""
+
+    kind = "foreign key"
+
+
 class Connection(Protocol):
     """Statements run on one connection, inside a transaction when one is open."""
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from service.store.database import Connection, Row, StorageUnavailable
+from service.store.database import (
+    Connection,
+    ForeignKeyViolation,
+    IntegrityViolation,
+    Row,
+    StorageUnavailable,
+    UniqueViolation,
+)
 
 # Errors that mean "the server is not there", as opposed to a bad statement.
 # asyncpg's InterfaceError is not among them: it also reports misuse (a wrong number
@@ -31,6 +39,19 @@ _REFUSED = (
     asyncpg.exceptions.InvalidCatalogNameError,
 )
 _UNREACHABLE_TEXT = "PostgreSQL is unreachable"
+
+
+_KEY_COLUMNS = re.compile(r"Key \(([^()]*)\)=")
+
+
+def _integrity(exc: asyncpg.exceptions.IntegrityConstraintViolationError) -> IntegrityViolation:
+    """The backend-neutral violation; the columns come from the server's DETAIL
+    (``Key (name)=(…) already exists.``), whose values are dropped here."""
+    found = _KEY_COLUMNS.match(exc.detail or "")
+    columns = tuple(c.strip() for c in found.group(1).split(",")) if found else ()
+    kind = UniqueViolation if isinstance(exc, asyncpg.exceptions.UniqueViolationError) else (
+        ForeignKeyViolation)
+    return kind(exc.table_name, columns)
 
 
 def _rowcount(status: str) -> int:
@@ -104,6 +125,10 @@ class PostgresDatabase:
                     raise StorageUnavailable(_UNREACHABLE_TEXT) from exc
         except _UNREACHABLE as exc:
             raise StorageUnavailable(_UNREACHABLE_TEXT) from exc
+        except (asyncpg.exceptions.UniqueViolationError,
+                asyncpg.exceptions.ForeignKeyViolationError) as exc:
+            # ``from None``: the driver's exception text holds the row's values.
+            raise _integrity(exc) from None
         except _REFUSED as exc:
             # The server's message names the user or database, never the password.
             raise StorageUnavailable(

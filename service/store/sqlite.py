@@ -19,7 +19,14 @@ from typing import Any
 
 import aiosqlite
 
-from service.store.database import Connection, Row, StorageUnavailable
+from service.store.database import (
+    Connection,
+    ForeignKeyViolation,
+    IntegrityViolation,
+    Row,
+    StorageUnavailable,
+    UniqueViolation,
+)
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 _FOR_UPDATE = re.compile(r"\s+FOR\s+UPDATE(\s+SKIP\s+LOCKED)?", re.IGNORECASE)
@@ -33,6 +40,34 @@ def translate(sql: str) -> str:
     return _CAST.sub("", _FOR_UPDATE.sub("", _PLACEHOLDER.sub(r"?\1", sql)))
 
 
+_UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def _integrity(exc: sqlite3.IntegrityError) -> IntegrityViolation | None:
+    """The backend-neutral violation, or None for another kind (CHECK, NOT NULL).
+    SQLite names a unique violation's columns as ``table.column, table.column`` and
+    a foreign-key violation not at all."""
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        return ForeignKeyViolation(None)
+    found = _UNIQUE_FAILED.match(str(exc))
+    if found is None:
+        return None
+    qualified = [part.strip() for part in found.group(1).split(",")]
+    table = qualified[0].partition(".")[0] if "." in qualified[0] else None
+    return UniqueViolation(table, tuple(part.rpartition(".")[2] for part in qualified))
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        violation = _integrity(exc)
+        if violation is None:
+            raise
+        raise violation from None
+
+
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
 
@@ -42,11 +77,11 @@ class _SqliteConnection:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self._conn.execute(translate(sql), args) as cursor:
+        async with _translated(), self._conn.execute(translate(sql), args) as cursor:
             return list(await cursor.fetchall())  # type: ignore[arg-type]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        async with self._conn.execute(translate(sql), args) as cursor:
+        async with _translated(), self._conn.execute(translate(sql), args) as cursor:
             row = await cursor.fetchone()
             return row  # type: ignore[return-value]
 
@@ -58,7 +93,7 @@ class _SqliteConnection:
         """Rows touched, as PostgreSQL counts them: ``sqlite3`` reports -1 for a
         SELECT or DDL and 0 for a ``RETURNING`` statement whose rows were not read,
         so a statement that yields rows is counted by reading them."""
-        async with self._conn.execute(translate(sql), args) as cursor:
+        async with _translated(), self._conn.execute(translate(sql), args) as cursor:
             if cursor.description is not None:
                 return len(list(await cursor.fetchall()))
             return max(cursor.rowcount, 0)
