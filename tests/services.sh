@@ -101,6 +101,16 @@ ensure_promtool() {
   command -v promtool >/dev/null || { say "promtool is not on PATH after installing it"; return 1; }
 }
 
+# The browser tests (tests/support/browser.py) drive Debian's chromium through
+# Playwright; Playwright's own browser download is never used.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then say "chromium is /usr/bin/chromium"; return 0; fi
+  say "installing chromium (Debian's package, for the browser tests)"
+  apt_install chromium
+  [ -x /usr/bin/chromium ] || { say "/usr/bin/chromium is missing after installing chromium"; return 1; }
+}
+
 ensure_postgres
 ensure_redis
 ensure_promtool
+ensure_chromium
