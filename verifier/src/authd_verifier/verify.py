@@ -11,6 +11,11 @@ authorization requirements (scopes, MFA).
 Verification choices are explicit and pinned: the algorithm must be both allowed
 by the caller (default ``RS256`` only) and announced by the JWKS key the token
 names; ``none`` and HMAC can be neither.
+
+A token that passed every check is remembered (:mod:`authd_verifier.token_cache`,
+``token_cache_size`` entries, 0 for none): its next use skips the parsing and
+the signature but not the checks that can change — the key still published,
+the clock, revocation, scopes and MFA.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .errors import (
 from .header import HeaderParser, check_algorithms
 from .jwks import AsyncJWKSCache, JWKSCache, jwks_url
 from .keys import VerificationKey
+from .token_cache import DEFAULT_TOKEN_CACHE_SIZE, VerifiedTokens
 
 #: Tokens longer than this are refused before any parsing. authd's tokens are
 #: well under 1 KB; the cap bounds the work an unauthenticated request can cause.
@@ -76,6 +82,7 @@ class CheckOptions(TypedDict, total=False):
     max_token_bytes: int
     revocations: RevocationCheck | None
     clock: Callable[[], float]
+    token_cache_size: int
 
 
 class VerifierOptions(CheckOptions, total=False):
@@ -117,6 +124,7 @@ class _VerifierCore:
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         revocations: RevocationCheck | None = None,
         clock: Callable[[], float] = time.time,
+        token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
     ) -> None:
         self.keys = keys
         self.rules = ClaimRules(issuer, audience, leeway, require_scopes, require_mfa)
@@ -127,6 +135,10 @@ class _VerifierCore:
         self._revocations = revocations
         self._clock = clock
         self._always_authorize = self.rules.authorizes
+        # Tokens seen before skip the signature; see token_cache for what a hit re-checks.
+        self._verified = VerifiedTokens(
+            max_entries=token_cache_size, rules=self.rules, revocations=revocations, clock=clock
+        )
 
     @classmethod
     def for_issuer(
@@ -206,8 +218,15 @@ class Verifier(_VerifierCore):
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
     ) -> Claims:
         """Verify ``token`` and return its claims; raise why it is not acceptable."""
+        seen = self._verified.get(token)
+        if seen is not None and self.keys.get_key(seen.kid) is seen.key:
+            return self._verified.recheck(seen, require_scopes, require_mfa)
         parsed = self._parse(token)
-        return self._finish(self.keys.get_key(parsed[0][0]), parsed, require_scopes, require_mfa)
+        kid = parsed[0][0]
+        key = self.keys.get_key(kid)
+        claims = self._finish(key, parsed, require_scopes, require_mfa)
+        self._verified.remember(token, kid, key, claims)  # type: ignore[arg-type]
+        return claims
 
     def close(self) -> None:
         """Close the key source if it holds resources (a ``JWKSCache`` does)."""
@@ -243,9 +262,15 @@ class AsyncVerifier(_VerifierCore):
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
     ) -> Claims:
         """Verify ``token`` and return its claims; raise why it is not acceptable."""
+        seen = self._verified.get(token)
+        if seen is not None and await self.keys.get_key(seen.kid) is seen.key:
+            return self._verified.recheck(seen, require_scopes, require_mfa)
         parsed = self._parse(token)
-        key = await self.keys.get_key(parsed[0][0])
-        return self._finish(key, parsed, require_scopes, require_mfa)
+        kid = parsed[0][0]
+        key = await self.keys.get_key(kid)
+        claims = self._finish(key, parsed, require_scopes, require_mfa)
+        self._verified.remember(token, kid, key, claims)  # type: ignore[arg-type]
+        return claims
 
     async def aclose(self) -> None:
         """Close the key source if it holds resources (an ``AsyncJWKSCache`` does)."""

@@ -1,0 +1,151 @@
+"""A bounded memory of tokens already verified, so a repeated token skips the signature.
+
+A resource server sees each access token many times in its life: a client
+reuses one for its whole 15 minutes. Everything that depends only on the
+token's bytes — the compact structure, canonical base64url, the header, the
+signature, the claims' shape, the issuer and the audience — gives the same
+answer every time, so a token that passed them is remembered here, keyed by
+the exact token string (DESIGN §7: repeated tokens at 20 times the RSA verify rate).
+
+What can change between two uses of the same token is checked again on every
+hit, in the order the full path checks it:
+
+- the key: the token's ``kid`` must still resolve, through the verifier's key
+  source, to the very key object that verified it. A key revoked at authd and
+  dropped from the JWKS stops its tokens at the next lookup; a refetched key
+  set is a miss, and the token takes the full path once more;
+- the clock: ``exp``, ``nbf`` and ``iat`` against now with the verifier's
+  leeway (the other bounds of :meth:`ClaimRules.check` only widen as time
+  passes);
+- revocation, when the verifier follows authd's feed;
+- the caller's requirements, scopes and MFA, which may differ per call.
+
+Only tokens that passed every check are remembered; a refusal is never cached,
+so a refused token costs the full path each time, as it always did. A miss is
+exactly the full path.
+
+The cache is bounded by a number of entries (``token_cache_size``). When full,
+entries that expired are dropped first and, if that frees too little, the
+oldest quarter by insertion: every token has about the same lifetime, so the
+oldest remembered is about the soonest to expire. An entry holds the token
+string (authd's are under 1 KB; the verifier refuses more than 8 KB before
+parsing) and its claims, so the default of 4096 entries stays in the low
+megabytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from itertools import islice
+from typing import Any, Final, Protocol
+
+from .claims import ClaimRules, Claims
+from .errors import TokenExpired, TokenNotYetValid, TokenRevoked
+from .keys import VerificationKey
+
+#: How many verified tokens a verifier remembers unless told otherwise.
+DEFAULT_TOKEN_CACHE_SIZE: Final = 4096
+
+_NO_SCOPES: Final = frozenset[str]()
+
+
+class _Revocations(Protocol):
+    def is_revoked(self, claims: Mapping[str, Any]) -> bool: ...
+
+
+class VerifiedToken:
+    """What the full path established about one token, kept for its next use."""
+
+    __slots__ = ("claims", "expires_at", "key", "kid", "valid_from")
+
+    def __init__(self, kid: str, key: VerificationKey, claims: Claims) -> None:
+        raw = claims.raw
+        self.kid = kid
+        self.key = key
+        self.claims = claims
+        # Plain ints, checked by the full path before the token was remembered.
+        self.expires_at: int = raw["exp"]
+        self.valid_from: int = max(raw["nbf"], raw["iat"])
+
+
+class VerifiedTokens:
+    """Verified tokens by their exact string, with the re-checks a hit still owes.
+
+    Lookups (``get``) take no lock; remembering and evicting share one. Safe to
+    use from several threads, as :class:`~authd_verifier.Verifier` is.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_entries",
+        "_leeway",
+        "_lock",
+        "_revocations",
+        "_rules",
+        "get",
+        "max_entries",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_entries: int,
+        rules: ClaimRules,
+        revocations: _Revocations | None,
+        clock: Callable[[], float],
+    ) -> None:
+        if max_entries < 0:
+            raise ValueError("token_cache_size must be 0 (no cache) or more")
+        self.max_entries = max_entries
+        self._rules = rules
+        self._leeway = rules.leeway
+        self._revocations = revocations
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, VerifiedToken] = {}
+        #: ``get(token)``: the remembered entry, or ``None``. Bound once: the
+        #: dict is never replaced, only emptied in place.
+        self.get: Callable[[str], VerifiedToken | None] = self._entries.get
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def remember(self, token: str, kid: str, key: VerificationKey, claims: Claims) -> None:
+        """Keep ``token``, which the full path just accepted, for its next use."""
+        if not self.max_entries:
+            return
+        entry = VerifiedToken(kid, key, claims)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._evict()
+            self._entries[token] = entry
+
+    def _evict(self) -> None:
+        entries = self._entries
+        horizon = int(self._clock()) - self._leeway
+        expired = [token for token, entry in entries.items() if entry.expires_at <= horizon]
+        for token in expired:
+            del entries[token]
+        if len(entries) > self.max_entries * 3 // 4:
+            for token in list(islice(entries, max(1, len(entries) // 4))):
+                del entries[token]
+
+    def recheck(
+        self, entry: VerifiedToken, require_scopes: Iterable[str], require_mfa: bool
+    ) -> Claims:
+        """The remembered claims, after the checks that can change between uses."""
+        now = int(self._clock())
+        leeway = self._leeway
+        if now - leeway >= entry.expires_at:
+            raise TokenExpired()
+        if entry.valid_from > now + leeway:
+            raise TokenNotYetValid()
+        claims = entry.claims
+        if self._revocations is not None and self._revocations.is_revoked(claims.raw):
+            raise TokenRevoked()
+        rules = self._rules
+        if require_scopes or require_mfa or rules.required_scopes or rules.require_mfa:
+            required_scopes = frozenset(require_scopes) if require_scopes else _NO_SCOPES
+            rules.authorize(claims.raw, required_scopes, require_mfa)
+        return claims
