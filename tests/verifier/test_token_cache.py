@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -102,14 +103,38 @@ def test_remembered_token_is_checked_against_not_before(
 def test_remembered_token_revoked_after_first_use_is_refused(
     keys: StaticJWKS, clock: ManualClock, minter: TokenMinter
 ) -> None:
-    """A revocation learnt after a token was remembered refuses its next use."""
+    """A revocation learnt after a token was remembered (and hit) refuses its next use."""
     revocations = RevocationList(clock=clock)
     verifier = make_verifier(keys, clock, revocations=revocations)
     token = minter.mint()
+    verifier.verify(token)
     jti = verifier.verify(token).token_id
     revocations.apply(
         [{"kind": "jti", "value": jti, "not_before": None, "expires_at": int(NOW) + LIFETIME}]
     )
+    with pytest.raises(TokenRevoked):
+        verifier.verify(token)
+
+
+class JtiDenylist:
+    """A revocation source of the caller's own, without a generation counter."""
+
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+
+    def is_revoked(self, claims: Mapping[str, Any]) -> bool:
+        return claims["jti"] in self.revoked
+
+
+def test_revocation_source_without_generation_is_asked_on_every_hit(
+    keys: StaticJWKS, clock: ManualClock, minter: TokenMinter
+) -> None:
+    """A revocation source with no generation counter is consulted on every use of a token."""
+    denylist = JtiDenylist()
+    verifier = make_verifier(keys, clock, revocations=denylist)
+    token = minter.mint()
+    verifier.verify(token)
+    denylist.revoked.add(verifier.verify(token).token_id)
     with pytest.raises(TokenRevoked):
         verifier.verify(token)
 

@@ -1,7 +1,9 @@
-"""Verifier throughput for first-seen tokens, as a ratio to raw RSA verification.
+"""Verifier throughput for first-seen and repeated tokens, as ratios to inline floors.
 
-DESIGN §7: the verifier library must reach >= 80 % of the raw RSA-2048 verify
-rate on one core for tokens it has never seen. Absolute rates drift between
+DESIGN §7: for tokens it has never seen, the verifier library must reach
+>= 0.9 of this benchmark's inline floor (below); for tokens it has seen before
+(its bounded cache of verified tokens), >= 20 x the raw RSA-2048 verify rate,
+on one core. Absolute rates drift between
 runs on a shared machine, so every contestant is measured in this one process,
 on one core, interleaved chunk by chunk over the same tokens (the order of the
 contestants rotates from chunk to chunk, so none always runs first):
@@ -31,6 +33,11 @@ contestants rotates from chunk to chunk, so none always runs first):
   check, the key's pinned algorithm, every claim check), still inline. The
   step from the floor to here is what the checks cost; from here to
   authd_verifier, what its structure (function calls, options) costs;
+- authd_verifier, repeated tokens: ``Verifier.verify`` on a working set of
+  one chunk's tokens, each verified once before timing, so every timed call is
+  a cache hit. It is not a bare lookup: the verifier follows a revocation list
+  holding live entries (none matching) and every call requires a scope, so each
+  hit re-checks the key, the clock, revocation and the scope;
 - for reference, PyJWT's ``jwt.decode`` on the same tokens (it performs fewer
   checks: no duplicate-member, canonical-encoding, ``typ`` or type checks).
 
@@ -38,7 +45,7 @@ All are timed as CPU time of the benchmark thread (``time.thread_time``), so
 other processes on a shared machine do not distort the ratios.
 
 Run: ``python verifier/bench/bench_verify.py [--tokens N] [--chunk N]``. The
-last line is the summary.
+last three lines are the summary.
 """
 
 from __future__ import annotations
@@ -54,13 +61,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
-from authd_verifier import Claims, JWKSCache, Verifier
+from authd_verifier import Claims, JWKSCache, RevocationList, Verifier
 from authd_verifier.encoding import b64url_decode, json_object
 from authd_verifier.testing import TokenMinter
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-TARGET = 0.80
+#: first-seen tokens over the inline floor, and repeated tokens over raw RSA verify.
+FIRST_SEEN_TARGET = 0.90
+REPEATED_TARGET = 20.0
 
 
 def serve_jwks(document: dict[str, Any]) -> ThreadingHTTPServer:
@@ -109,6 +118,32 @@ def main() -> None:
     warm = minter.mint(subject="warm-up")
     for _ in range(200):
         verifier.verify(warm)
+    # The repeated-token contestant: its own verifier (and so its own cache),
+    # a revocation list with live entries that match none of the tokens, and a
+    # scope required on every call, so a hit does every re-check it owes.
+    revocations = RevocationList()
+    expires = int(time.time()) + 3600
+    revocations.apply(
+        [
+            {"kind": "jti", "value": f"revoked-{n}", "not_before": None, "expires_at": expires}
+            for n in range(100)
+        ]
+        + [
+            {"kind": "sid", "value": f"revoked-{n}", "not_before": None, "expires_at": expires}
+            for n in range(100)
+        ]
+        + [
+            {"kind": "sub", "value": f"user-{n}", "not_before": 1, "expires_at": expires}
+            for n in range(100)
+        ]
+    )
+    repeating = Verifier(
+        keys=cache, issuer=minter.issuer, audience=minter.audience, revocations=revocations
+    )
+    hot_tokens = tokens[: args.chunk]
+    required = {"orders:read"}
+    for token in hot_tokens:
+        repeating.verify(token, require_scopes=required)
 
     public_key = minter.private_key.public_key()
     pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
@@ -135,13 +170,19 @@ def main() -> None:
         for token in token_chunk:
             verifier.verify(token)
 
+    def repeated(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
+        verify = repeating.verify
+        for token in hot_tokens[: len(token_chunk)]:
+            verify(token, require_scopes=required)
+
     def floor(raw_chunk: list[tuple[bytes, bytes]], token_chunk: list[str]) -> None:
         for token in token_chunk:
             signing_input, _, signature = token.encode().rpartition(b".")
             payload = signing_input.partition(b".")[2]
-            if recover(
-                a2b(signature.translate(to_standard) + b"=="), pkcs1, None
-            ) != digest_info + sha256_of(signing_input).digest():
+            if (
+                recover(a2b(signature.translate(to_standard) + b"=="), pkcs1, None)
+                != digest_info + sha256_of(signing_input).digest()
+            ):
                 raise SystemExit("floor: a bad signature")
             scan(a2b(payload.translate(to_standard) + b"==").decode(), 0)
 
@@ -174,6 +215,7 @@ def main() -> None:
         ("authd_verifier, first-seen tokens", ours),
         ("floor: decode + RSA check + JSON, no checks", floor),
         ("floor plus every check, still inline", checked),
+        ("authd_verifier, repeated tokens (cache hits)", repeated),
         ("for reference, PyJWT jwt.decode (fewer checks)", pyjwt),
     ]
     totals = dict.fromkeys((label for label, _ in contestants), 0.0)
@@ -199,15 +241,25 @@ def main() -> None:
     server.shutdown()
     rates = {label: args.tokens / total for label, total in totals.items()}
     raw_rate, ours_rate = rates[contestants[0][0]], rates[contestants[2][0]]
-    ratio = ours_rate / raw_rate
+    floor_rate, repeated_rate = rates[contestants[3][0]], rates[contestants[5][0]]
     for label, rate in rates.items():
         print(f"{label + ':':50} {rate:10,.0f} /s ({rate / raw_rate:6.1%} of raw)")
-    print(f"per-chunk ratio median: {statistics.median(ratios):.1%} over {len(ratios)} chunks")
-    verdict = "meets" if ratio >= TARGET else "BELOW"
+    median = statistics.median(ratios)
+    print(f"per-chunk first-seen/raw median: {median:.1%} over {len(ratios)} chunks")
+    print(f"first-seen/raw ratio: {ours_rate / raw_rate:.1%}")
+    first_seen = ours_rate / floor_rate
     print(
-        f"verifier/raw ratio: {ratio:.1%} ({verdict} the {TARGET:.0%} target); "
-        f"{ours_rate:,.0f} vs {raw_rate:,.0f} verifications/s on one core"
+        f"first-seen/floor ratio: {first_seen:.1%} "
+        f"({'meets' if first_seen >= FIRST_SEEN_TARGET else 'BELOW'} the "
+        f"{FIRST_SEEN_TARGET:.0%} target); {ours_rate:,.0f} vs {floor_rate:,.0f} /s"
     )
+    repeat = repeated_rate / raw_rate
+    print(
+        f"repeated/raw ratio: {repeat:.1f} x "
+        f"({'meets' if repeat >= REPEATED_TARGET else 'BELOW'} the {REPEATED_TARGET:.0f} x "
+        f"target); {repeated_rate:,.0f} vs {raw_rate:,.0f} verifications/s on one core"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -65,12 +65,17 @@ class RevocationList:
         self._tokens: dict[str, int] = {}
         self._sessions: dict[str, int] = {}
         self._subjects: dict[str, list[tuple[float, int]]] = {}
+        #: Grows whenever an entry is added (after it is in place), so a cache of
+        #: verified tokens knows when "not revoked" may have stopped being true.
+        #: Expiry never bumps it: an expired entry covers fewer tokens, not more.
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._tokens) + len(self._sessions) + len(self._subjects)
 
     def apply(self, entries: Iterable[Any]) -> None:
         """Add feed entries; malformed ones are skipped with a log line."""
+        added = False
         with self._lock:
             for entry in entries:
                 if not _valid_entry(entry):
@@ -85,7 +90,10 @@ class RevocationList:
                     not_before = entry["not_before"]
                     cutoff = math.inf if not_before is None else float(not_before)
                     self._subjects.setdefault(value, []).append((cutoff, expires_at))
+                added = True
             self._prune(self._clock())
+            if added:
+                self.generation += 1
 
     def _prune(self, now: float) -> None:
         self._tokens = {k: v for k, v in self._tokens.items() if v > now}
@@ -160,6 +168,11 @@ class _FeedCore:
     def is_revoked(self, claims: Mapping[str, Any]) -> bool:
         """Whether the token is revoked, as of the last successful poll."""
         return self.revocations.is_revoked(claims)
+
+    @property
+    def generation(self) -> int:
+        """:attr:`RevocationList.generation` of the list this feed keeps."""
+        return self.revocations.generation
 
     def _params(self) -> dict[str, str]:
         return {} if self.cursor is None else {"since": self.cursor}

@@ -17,8 +17,14 @@ hit, in the order the full path checks it:
 - the clock: ``exp``, ``nbf`` and ``iat`` against now with the verifier's
   leeway (the other bounds of :meth:`ClaimRules.check` only widen as time
   passes);
-- revocation, when the verifier follows authd's feed;
-- the caller's requirements, scopes and MFA, which may differ per call.
+- revocation, when the verifier follows authd's feed. A revocation source
+  with a ``generation`` counter (``RevocationList`` and the feeds) is asked
+  again only when it has learnt something since this token was last found
+  not revoked: entries only ever cover more tokens when added, and fewer as
+  they expire. Any other source is asked on every hit;
+- the caller's requirements, scopes and MFA, which may differ per call. The
+  verifier's own ``require_scopes`` / ``require_mfa`` are fixed at
+  construction and were met by the full path, so they need no second look.
 
 Only tokens that passed every check are remembered; a refusal is never cached,
 so a refused token costs the full path each time, as it always did. A miss is
@@ -38,26 +44,34 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, cast
 
-from .claims import ClaimRules, Claims
-from .errors import TokenExpired, TokenNotYetValid, TokenRevoked
+from .claims import MFA_METHOD, ClaimRules, Claims
+from .errors import (
+    InsufficientScope,
+    InsufficientUserAuthentication,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenRevoked,
+)
 from .keys import VerificationKey
 
 #: How many verified tokens a verifier remembers unless told otherwise.
 DEFAULT_TOKEN_CACHE_SIZE: Final = 4096
-
-_NO_SCOPES: Final = frozenset[str]()
 
 
 class _Revocations(Protocol):
     def is_revoked(self, claims: Mapping[str, Any]) -> bool: ...
 
 
+class _CountedRevocations(_Revocations, Protocol):
+    generation: int
+
+
 class VerifiedToken:
     """What the full path established about one token, kept for its next use."""
 
-    __slots__ = ("claims", "expires_at", "key", "kid", "valid_from")
+    __slots__ = ("claims", "expires_at", "key", "kid", "revocations_seen", "scopes", "valid_from")
 
     def __init__(self, kid: str, key: VerificationKey, claims: Claims) -> None:
         raw = claims.raw
@@ -67,6 +81,12 @@ class VerifiedToken:
         # Plain ints, checked by the full path before the token was remembered.
         self.expires_at: int = raw["exp"]
         self.valid_from: int = max(raw["nbf"], raw["iat"])
+        #: The revocation source's generation when this token was last found not
+        #: revoked; -1 until a hit has asked (the full path asked before this
+        #: entry existed, and something may have been learnt in between).
+        self.revocations_seen = -1
+        #: The granted scopes as a set, made on the first hit that needs them.
+        self.scopes: frozenset[str] | None = None
 
 
 class VerifiedTokens:
@@ -83,6 +103,7 @@ class VerifiedTokens:
         "_lock",
         "_revocations",
         "_rules",
+        "_versioned",
         "get",
         "max_entries",
     )
@@ -101,6 +122,11 @@ class VerifiedTokens:
         self._rules = rules
         self._leeway = rules.leeway
         self._revocations = revocations
+        self._versioned: _CountedRevocations | None = (
+            cast(_CountedRevocations, revocations)
+            if isinstance(getattr(revocations, "generation", None), int)
+            else None
+        )
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, VerifiedToken] = {}
@@ -142,10 +168,25 @@ class VerifiedTokens:
         if entry.valid_from > now + leeway:
             raise TokenNotYetValid()
         claims = entry.claims
-        if self._revocations is not None and self._revocations.is_revoked(claims.raw):
+        counted = self._versioned
+        if counted is not None:
+            # Read before asking: an entry added meanwhile bumps it past this.
+            generation = counted.generation
+            if entry.revocations_seen != generation:
+                if counted.is_revoked(claims.raw):
+                    raise TokenRevoked()
+                entry.revocations_seen = generation
+        elif self._revocations is not None and self._revocations.is_revoked(claims.raw):
             raise TokenRevoked()
-        rules = self._rules
-        if require_scopes or require_mfa or rules.required_scopes or rules.require_mfa:
-            required_scopes = frozenset(require_scopes) if require_scopes else _NO_SCOPES
-            rules.authorize(claims.raw, required_scopes, require_mfa)
+        if require_scopes:
+            granted = entry.scopes
+            if granted is None:
+                scope = claims.raw.get("scope")
+                granted = entry.scopes = frozenset(scope.split() if scope else ())
+            if not granted.issuperset(require_scopes):
+                raise InsufficientScope(self._rules.required_scopes | frozenset(require_scopes))
+        if require_mfa:
+            amr = claims.raw.get("amr")
+            if not (type(amr) is list and MFA_METHOD in amr):
+                raise InsufficientUserAuthentication()
         return claims
