@@ -15,8 +15,10 @@ from service.http import health
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.hsts import strict_transport_security
 from service.http.middleware import RequestContextMiddleware
+from service.http.shedding import InFlightLimit
 from service.observability.logging import configure
 from service.runtime import open_runtime
+from service.workers import WORKER_INDEX_VARIABLE
 
 # Starlette tries routes in order; the hot paths (DESIGN §7) are matched first so a
 # token request does not pay a dozen regular-expression misses.
@@ -35,7 +37,10 @@ def _hot_rank(path: str) -> int:
     return HOT_PATHS.index(path) if path in HOT_PATHS else len(HOT_PATHS)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
+    """The application one worker process serves; ``worker`` is its index under
+    ``authd serve --workers N`` (service/workers.py), a label of its request count."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with open_runtime(settings, serving=True) as runtime:
@@ -45,7 +50,9 @@ def create_app(settings: Settings) -> Starlette:
         routes=all_routes(),
         middleware=[
             Middleware(strict_transport_security, issuer=settings.issuer),
-            Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
+            Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
+                       worker=worker),
+            Middleware(InFlightLimit, max_in_flight=settings.max_in_flight),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
@@ -56,4 +63,4 @@ def create_app_from_env() -> Starlette:
     """Entry point for uvicorn workers: settings were validated by ``authd serve``."""
     settings = Settings.from_env(os.environ)
     configure(settings.log_format, settings.log_level)
-    return create_app(settings)
+    return create_app(settings, worker=os.environ.get(WORKER_INDEX_VARIABLE, "0"))

@@ -166,9 +166,11 @@ TLS12_CIPHERS = ":".join((
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    import structlog
     import uvicorn
 
     from service.signing.kek import load_kek
+    from service.workers import balanced_listeners_supported, check_port_free, run_balanced
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -197,24 +199,37 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
                "ssl_keyfile": str(settings.tls_key_file),
                "ssl_ciphers": TLS12_CIPHERS}
     trusted = ",".join(str(n) for n in settings.trusted_proxies) or "127.0.0.1"
+    options: dict[str, Any] = dict(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=trusted,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        **ssl,
+    )
     try:
-        uvicorn.run(
-            "service.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            proxy_headers=bool(settings.trusted_proxies),
-            forwarded_allow_ips=trusted,
-            timeout_graceful_shutdown=10,
-            server_header=False,
-            **ssl,
-        )
+        if workers > 1 and balanced_listeners_supported():
+            # Each worker binds its own SO_REUSEPORT listener (service/workers.py).
+            try:
+                check_port_free(host, port)
+            except OSError as exc:
+                raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            run_balanced(uvicorn.Config("service.app:create_app_from_env", **options))
+        else:
+            if workers > 1:
+                structlog.get_logger("authd.workers").warning(
+                    "workers.shared_listener", workers=workers, platform=sys.platform,
+                    detail="SO_REUSEPORT does not balance here: the workers share one "
+                    "socket and the kernel's accept order decides which one serves")
+            uvicorn.run("service.app:create_app_from_env", **options)
     finally:
         # The multi-worker supervisor returns once its workers stopped; a folder made
         # here is ours to remove, or one per start would pile up in /tmp.

@@ -248,6 +248,8 @@ class Settings:
     login_max_failures: int = 5
     login_lockout: float = 60.0
     max_body_bytes: int = 65536
+    # Requests one worker may have in flight before it sheds (service/http/shedding.py).
+    max_in_flight: int = 128
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -327,6 +329,7 @@ class Settings:
         read("AUTHD_LOGIN_MAX_FAILURES", "login_max_failures", _int_between(1, 1000))
         read("AUTHD_LOGIN_LOCKOUT", "login_lockout", _duration_between(1, 86400))
         read("AUTHD_MAX_BODY_BYTES", "max_body_bytes", _int_between(1024, 16 * 1024 * 1024))
+        read("AUTHD_MAX_IN_FLIGHT", "max_in_flight", _int_between(1, 100_000))
         read("AUTHD_TRUSTED_PROXIES", "trusted_proxies", _networks)
         read("AUTHD_TLS_CERT_FILE", "tls_cert_file", _existing_file)
         read("AUTHD_TLS_KEY_FILE", "tls_key_file", _existing_file)

@@ -152,3 +152,13 @@ class TemporarilyUnavailable(AuthdError):
 
     def __init__(self, description: str | None = None, **kw: str) -> None:
         super().__init__(description, headers={"Retry-After": "1"}, **kw)
+
+
+class Overloaded(TemporarilyUnavailable):
+    """The worker already has its bound of requests in flight (``http/shedding.py``):
+    retry in a second, here or on another replica."""
+
+    title = "The service is at capacity"
+
+    def __init__(self) -> None:
+        super().__init__("too many requests in flight; retry shortly")

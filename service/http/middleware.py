@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
 from service.http.errors import error_response
-from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS
+from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, WORKER_REQUESTS
 
 log = structlog.get_logger("authd.access")
 
@@ -31,9 +31,10 @@ class _BodyTooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, worker: str = "0") -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self._worker_requests = WORKER_REQUESTS.labels(worker)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,6 +89,7 @@ class RequestContextMiddleware:
             code = str(status)
             HTTP_REQUESTS.labels(template, method, code).inc()
             HTTP_DURATION.labels(template, method, code).observe(elapsed)
+            self._worker_requests.inc()
             log.info(
                 "request",
                 method=method,

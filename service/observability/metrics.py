@@ -33,6 +33,17 @@ HTTP_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
+REQUESTS_SHED = Counter(
+    "authd_requests_shed_total",
+    "Requests answered 503 at once because the worker had AUTHD_MAX_IN_FLIGHT in flight.",
+)
+WORKER_REQUESTS = Counter(
+    "authd_worker_requests_total",
+    "Requests answered, by worker process index (0..AUTHD_WORKERS-1; a restarted "
+    "worker keeps its index): each worker's share of the load.",
+    ["worker"],
+)
+
 SIGNING_KEYS = Gauge(
     "authd_signing_keys",
     "Signing keys by lifecycle state.",

@@ -1,0 +1,46 @@
+"""Load shedding: a bound on the requests one worker has in flight (DESIGN §7).
+
+Past the bound (``AUTHD_MAX_IN_FLIGHT``, per worker process) a request is answered
+503 with ``Retry-After`` at once, before any work is done for it, instead of joining
+a queue whose wait grows without limit: a client (or its load balancer) learns in
+microseconds that it should go elsewhere or come back, and the requests already
+admitted keep their latency. ``/.well-known/jwks.json``, ``/healthz``, ``/readyz``
+and ``/metrics`` are never shed: verifiers, orchestrators and Prometheus need them
+most when the service is saturated, and they cost no signature or storage.
+
+A request is in flight from the moment its headers are parsed (uvicorn then starts
+the application) until its answer is sent. uvicorn's own ``limit_concurrency`` is
+not used: it counts connections as well as requests, exempts no path and sends no
+``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.errors import Overloaded
+from service.http.errors import error_response
+from service.observability.metrics import REQUESTS_SHED
+
+NEVER_SHED = frozenset({"/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"})
+
+
+class InFlightLimit:
+    def __init__(self, app: ASGIApp, *, max_in_flight: int) -> None:
+        self.app = app
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in NEVER_SHED:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            REQUESTS_SHED.inc()
+            await error_response(Overloaded(), scope["path"])(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
