@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 
 from service.config import Settings
 from service.http import health
+from service.http.cors import browser_cors
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.hsts import strict_transport_security
 from service.http.middleware import RequestContextMiddleware
@@ -41,18 +42,23 @@ def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
     """The application one worker process serves; ``worker`` is its index under
     ``authd serve --workers N`` (service/workers.py), a label of its request count."""
 
+    routes = all_routes()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         async with open_runtime(settings, serving=True) as runtime:
             yield {"runtime": runtime}
 
     return Starlette(
-        routes=all_routes(),
+        routes=routes,
         middleware=[
             Middleware(strict_transport_security, issuer=settings.issuer),
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
                        worker=worker),
             Middleware(InFlightLimit, max_in_flight=settings.max_in_flight),
+            # Inside the request context, so a preflight gets a request id and an
+            # access line too; nothing at all when AUTHD_CORS_ORIGINS is unset.
+            Middleware(browser_cors, routes=routes, origins=settings.cors_origins),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

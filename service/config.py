@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from service.http.origins import serialize_origin
 from service.observability.logging import mask_url_password
 
 T = TypeVar("T")
@@ -205,6 +206,27 @@ def _existing_file(text: str) -> Path:
     return path
 
 
+def _cors_origins(text: str) -> tuple[str, ...]:
+    """Comma-separated exact origins. Never ``*``: these origins are answered with
+    credentials allowed, and a wildcard would hand every site the user's session."""
+    origins: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item == "*" or "*" in item:
+            raise ValueError("'*' is not allowed: list each origin exactly "
+                             "(these origins may send the user's credentials)")
+        if item.lower() == "null":
+            raise ValueError("'null' is not an origin that can be trusted")
+        try:
+            origin = serialize_origin(item)
+        except ValueError as exc:
+            raise ValueError(f"{item!r}: {exc}") from None
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
 def _rsa_bits(text: str) -> int:
     value = int(text)
     if value not in {2048, 3072, 4096}:
@@ -251,6 +273,7 @@ class Settings:
     # Requests one worker may have in flight before it sheds (service/http/shedding.py).
     max_in_flight: int = 128
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    cors_origins: tuple[str, ...] = ()
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     allow_http_issuer: bool = True
@@ -277,6 +300,12 @@ class Settings:
         if self.database_url is not None:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'authd.sqlite3'}"
+
+    @property
+    def browser_origins(self) -> frozenset[str]:
+        """The origins whose pages may use the refresh cookie: the issuer's own and
+        the CORS allow list (the CSRF rule of ``service.http.csrf``)."""
+        return frozenset((serialize_origin(self.issuer, whole_url=True), *self.cors_origins))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -331,6 +360,7 @@ class Settings:
         read("AUTHD_MAX_BODY_BYTES", "max_body_bytes", _int_between(1024, 16 * 1024 * 1024))
         read("AUTHD_MAX_IN_FLIGHT", "max_in_flight", _int_between(1, 100_000))
         read("AUTHD_TRUSTED_PROXIES", "trusted_proxies", _networks)
+        read("AUTHD_CORS_ORIGINS", "cors_origins", _cors_origins)
         read("AUTHD_TLS_CERT_FILE", "tls_cert_file", _existing_file)
         read("AUTHD_TLS_KEY_FILE", "tls_key_file", _existing_file)
         read("AUTHD_ALLOW_HTTP_ISSUER", "allow_http_issuer", _bool)
@@ -363,6 +393,13 @@ class Settings:
         if self.issuer.startswith("http://") and not self.allow_http_issuer:
             raise ConfigError(
                 "AUTHD_ISSUER", "an http:// issuer is refused here: use https://, or set "
+                "AUTHD_ALLOW_HTTP_ISSUER=true for a deployment that is not reachable from outside"
+            )
+        plain = [o for o in self.cors_origins if o.startswith("http://") and not _local_url(o)]
+        if plain and not self.allow_http_issuer:
+            raise ConfigError(
+                "AUTHD_CORS_ORIGINS", f"{plain[0]} is plain http: a page served without TLS "
+                "can be altered in transit to use the session; use https://, or set "
                 "AUTHD_ALLOW_HTTP_ISSUER=true for a deployment that is not reachable from outside"
             )
         if not self.embedded and self.kek is None and self.kek_file is None:

@@ -103,6 +103,23 @@ class InsufficientScope(AuthdError):
         )
 
 
+class CrossSiteRequest(AuthdError):
+    """A request authenticated only by the refresh cookie that a browser could have
+    sent from another site: not JSON, or from an origin that is neither the issuer's
+    nor allow-listed (the CSRF rule, README "Browser apps")."""
+
+    status = 403
+    code = "cross_site_request"
+    title = "Cross-site request refused"
+
+
+class CorsRefused(AuthdError):
+    """A CORS preflight for an origin, method or header this resource does not allow."""
+
+    code = "cors_refused"
+    title = "CORS preflight refused"
+
+
 class NotFound(AuthdError):
     status = 404
     code = "not_found"

@@ -14,8 +14,9 @@ from starlette.types import Message, Receive, Scope, Send
 from service.errors import InvalidRequest
 from service.http.auth import bearer_token, require_scope, verified_claims
 from service.http.context import client_ip, runtime_of
+from service.http.csrf import require_allowed_page
 from service.http.oauth import TokenRequest, send_token
-from service.http.requests import field, media_type, read_json
+from service.http.requests import JSON, field, media_type, read_json
 from service.http.responses import NO_STORE, json_response
 from service.sessions.login import MfaChallenge
 from service.sessions.refresh import SessionTokens
@@ -82,15 +83,19 @@ def mfa_required_response(challenge: MfaChallenge) -> Response:
 
 
 async def _refresh_token_from(request: Request) -> str:
-    """The refresh token from a JSON body, or else from the cookie."""
-    if media_type(request) == "application/json" or await request.body():
+    """The refresh token from a JSON body, or else from the cookie — which the
+    browser attaches by itself, so it is taken only from a request an allowed page
+    made (the CSRF rule of ``service.http.csrf``). A request that carries the cookie
+    is judged by that rule whatever its body, so a form gets a 403, not a 415."""
+    cookie = request.cookies.get(COOKIE)
+    if media_type(request) == JSON or (not cookie and await request.body()):
         data = await read_json(request)
         _only(data, {"refresh_token"})
         token = field(data, "refresh_token", required=False)
         if token:
             return token
-    cookie = request.cookies.get(COOKIE)
     if cookie:
+        require_allowed_page(request, runtime_of(request).settings.browser_origins)
         return cookie
     raise InvalidRequest("refresh_token is required (JSON body or cookie)")
 

@@ -112,9 +112,11 @@ def test_cookie_mode_keeps_the_refresh_token_out_of_the_body(
         for part in ("httponly", "secure", "samesite=strict", "path=/v1/refresh"):
             assert part in header
         cookie = response.cookies["authd_refresh"]
-        # The cookie is Secure, so a client on plain-http loopback would not send it
-        # by itself: the test sends it as a browser on https would.
-        refreshed = client.post("/v1/refresh", headers={"Cookie": f"authd_refresh={cookie}"})
+        # The cookie is Secure, so httpx on plain-http loopback would not send it by
+        # itself: the test sends it as a browser would, with the page's Origin and a
+        # JSON body (the CSRF rule; tests/sessions/test_e2e_cookie_csrf.py).
+        refreshed = client.post("/v1/refresh", json={}, headers={
+            "Cookie": f"authd_refresh={cookie}", "Origin": server.base_url})
         assert refreshed.status_code == 200, refreshed.text
         assert refreshed.cookies["authd_refresh"] != cookie
 
