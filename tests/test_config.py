@@ -45,6 +45,8 @@ def test_issuer_follows_host_and_port_when_not_set() -> None:
         ("AUTHD_DATABASE_URL", "postgresql://u:p@h:notaport/db"),
         ("AUTHD_DATABASE_URL", "postgresql://u:p@h:99999/db"),
         ("AUTHD_REDIS_URL", "redis://:p@h:notaport/0"),
+        ("AUTHD_MAX_IN_FLIGHT", "0"),
+        ("AUTHD_MAX_IN_FLIGHT", "many"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
