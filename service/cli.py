@@ -1,8 +1,11 @@
 """``authd`` — the operator's command line (DESIGN §3a).
 
-Every command takes ``--json`` and then prints exactly one JSON object on stdout;
-errors go to stderr as one line with a non-zero exit. Domain commands live next to
-their domain (``service/<domain>/cli.py``) and are registered here.
+Every command takes ``--json`` and then prints exactly one JSON object on stdout, on
+failure too (``{"error": CODE, "message": TEXT}`` with a non-zero exit); without it,
+an error is one line on stderr. Never a traceback: ``failure`` below is the CLI's one
+table from exception to error code, message and exit status, as
+``service.http.errors`` is the server's. Domain commands live next to their domain
+(``service/<domain>/cli.py``) and are registered here.
 """
 
 from __future__ import annotations
@@ -16,28 +19,43 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from service.config import ConfigError, Settings
-from service.errors import AuthdError
+from service.errors import AuthdError, StorageConflict
 from service.observability.logging import configure
-from service.store import StorageUnavailable, open_database
+from service.store import IntegrityViolation, StorageUnavailable, open_database
 from service.store.migrate import migrate
 
 Command = Callable[[Any, argparse.Namespace], Awaitable[dict[str, Any]]]
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 class CommandError(Exception):
     """A command could not do what was asked; the message is for the operator."""
 
 
+class UsageError(Exception):
+    """The command line itself is wrong (unknown command, missing or bad argument)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is raised and answered like every other
+    failure (one line, or one JSON object under ``--json``) instead of being printed
+    as usage text. Subcommand parsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from service.wiring import register_cli
 
-    parser = argparse.ArgumentParser(prog="authd", description="authd token service")
+    parser: argparse.ArgumentParser = Parser(prog="authd", description="authd token service")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -90,32 +108,59 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
             print(f"{key}: {value}")
 
 
+def failure(exc: BaseException) -> tuple[str, str, int]:
+    """The error code, the one-line message and the exit status of a failed command.
+
+    The codes are the server's where one exists (``conflict``, ``not_found``, …, from
+    the typed error), so a script reads one vocabulary from both interfaces.
+    """
+    if isinstance(exc, IntegrityViolation):
+        exc = StorageConflict(log_detail=str(exc))
+    if isinstance(exc, UsageError):
+        return "usage_error", str(exc), EXIT_USAGE
+    if isinstance(exc, ConfigError):
+        return "configuration_error", f"configuration error: {exc}", EXIT_CONFIG
+    if isinstance(exc, AuthdError):
+        return exc.code, exc.description, EXIT_FAILURE
+    if isinstance(exc, CommandError):
+        return "command_failed", str(exc), EXIT_FAILURE
+    if isinstance(exc, StorageUnavailable):
+        return "storage_unavailable", f"storage unavailable: {exc}", EXIT_FAILURE
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted", EXIT_INTERRUPTED
+    # A bug. Its text may hold anything (a driver's message quotes row values), so
+    # only its type is named; never a traceback on an operator's terminal or in a
+    # script's output.
+    return "internal_error", f"internal error ({type(exc).__name__}); please report it", (
+        EXIT_FAILURE)
+
+
+def fail(exc: BaseException, as_json: bool) -> int:
+    """Print the failure in the shape asked for; return the exit status."""
+    code, message, status = failure(exc)
+    message = " ".join(message.split())  # one line, whatever the message held
+    if as_json:
+        print(json.dumps({"error": code, "message": message}, separators=(",", ":")))
+    else:
+        print(f"authd: {message}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    as_json = bool(getattr(args, "json", False))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Decided before parsing: a usage error must answer in the shape asked for too.
+    as_json = "--json" in argv
     try:
+        args = build_parser().parse_args(argv)
         settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
-        print(f"authd: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    configure(settings.log_format, "warning" if args.command != "serve" else settings.log_level)
-    try:
+        configure(settings.log_format,
+                  "warning" if args.command != "serve" else settings.log_level)
         if hasattr(args, "local"):
             result = args.local(settings, args)
         else:
             result = asyncio.run(_with_runtime(settings, args.handler, args))
-    except ConfigError as exc:
-        print(f"authd: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (CommandError, AuthdError) as exc:
-        print(f"authd: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except StorageUnavailable as exc:
-        print(f"authd: storage unavailable: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt) as exc:
+        return fail(exc, as_json)
     if result is not None:
         emit(result, as_json)
     return 0

@@ -138,6 +138,20 @@ class Conflict(AuthdError):
     title = "Conflict with the current state"
 
 
+class StorageConflict(Conflict):
+    """A unique or foreign-key constraint refused a write that no domain turned into
+    an error of its own: the state changed under the request (or a random id
+    collided). 409 says "look again, then retry"; the constraint (table and columns,
+    never the values) goes to ``log_detail``. ``docs/constraints.md`` lists which
+    constraints can end here."""
+
+    title = "Conflict with a concurrent change"
+
+    def __init__(self, *, log_detail: str | None = None) -> None:
+        super().__init__("the change conflicts with the current state; look again and retry",
+                         log_detail=log_detail)
+
+
 class PayloadTooLarge(AuthdError):
     status = 413
     code = "payload_too_large"

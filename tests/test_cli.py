@@ -51,7 +51,7 @@ def test_config_check_names_a_bad_variable_in_one_line(
     env = {**embedded(tmp_path), variable: value}
     if variable == "AUTHD_KEK":
         env["AUTHD_DATABASE_URL"] = "postgresql://postgres@127.0.0.1/authd"
-    result = run_cli(["--json", "config", "check"], env, check=False)
+    result = run_cli(["config", "check"], env, check=False)
     assert result.returncode != 0
     assert result.stdout == ""
     [line] = result.stderr.strip().splitlines()
@@ -85,7 +85,7 @@ def test_migrate_on_the_embedded_default_creates_the_sqlite_file(tmp_path: Path)
 async def test_migrate_against_an_unreachable_database_fails_in_one_line() -> None:
     """No PostgreSQL listening: one stderr line, a non-zero exit, no traceback."""
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/authd"
-    result = run_cli(["--json", "migrate"], {"AUTHD_DATABASE_URL": url, "AUTHD_KEK": new_kek()},
+    result = run_cli(["migrate"], {"AUTHD_DATABASE_URL": url, "AUTHD_KEK": new_kek()},
                      check=False)
     assert result.returncode != 0
     assert result.stdout == ""

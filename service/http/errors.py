@@ -20,10 +20,11 @@ from service.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    StorageConflict,
     TemporarilyUnavailable,
 )
 from service.http.responses import NO_STORE
-from service.store import StorageUnavailable
+from service.store import IntegrityViolation, StorageUnavailable
 
 log = structlog.get_logger("authd.http")
 
@@ -101,6 +102,13 @@ async def handle_storage_unavailable(request: Request, exc: Exception) -> Respon
     return await handle_authd_error(request, storage_unavailable(exc))
 
 
+async def handle_integrity_violation(request: Request, exc: Exception) -> Response:
+    """A constraint violation no domain store answered itself: 409, never a 500."""
+    if not isinstance(exc, IntegrityViolation):
+        raise exc
+    return await handle_authd_error(request, StorageConflict(log_detail=str(exc)))
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("request.crashed", error_type=type(exc).__name__)
     body = {
@@ -119,5 +127,6 @@ EXCEPTION_HANDLERS = {
     AuthdError: handle_authd_error,
     HTTPException: handle_http_exception,
     StorageUnavailable: handle_storage_unavailable,
+    IntegrityViolation: handle_integrity_violation,
     Exception: handle_unexpected,
 }

@@ -50,7 +50,7 @@ def rotate_when_allowed(server: Server) -> None:
         result = server.cli(["--json", "keys", "rotate"], check=False)
         if result.returncode == 0:
             return
-        assert "rotation is possible from" in result.stderr, result.stderr
+        assert "rotation is possible from" in json.loads(result.stdout)["message"], result
         time.sleep(0.3)
 
 

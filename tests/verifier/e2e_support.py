@@ -117,7 +117,7 @@ class Authd:
             if result.returncode == 0:
                 rotated: dict[str, Any] = json.loads(result.stdout)
                 return rotated
-            assert "rotation is possible from" in result.stderr, result.stderr
+            assert "rotation is possible from" in json.loads(result.stdout)["message"], result
             time.sleep(0.2)
 
     def jwks_requests(self) -> Counter[int]:
