@@ -45,18 +45,20 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     started.stop()
 
 
-def new_session(server: Server) -> tuple[str, str]:
+async def new_session(server: Server) -> tuple[str, str]:
     """Log in; return the refresh cookie and the session id."""
-    response = httpx.post(server.base_url + "/v1/login",
-                          json={"email": EMAIL, "password": PASSWORD})
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("/v1/login", json={"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return response.cookies["authd_refresh"], sid_of(response.json()["access_token"])
 
 
-def post(server: Server, path: str, cookie: str, headers: dict[str, str],
-         **body: Any) -> httpx.Response:
-    return httpx.post(server.base_url + path, headers={
-        "Cookie": f"authd_refresh={cookie}", **headers}, **body)
+async def post(server: Server, path: str, cookie: str, headers: dict[str, str],
+               **body: Any) -> httpx.Response:
+    """POST with the cookie set by hand: it is Secure, and this is plain http."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        return await http.post(path, headers={"Cookie": f"authd_refresh={cookie}", **headers},
+                               **body)
 
 
 @pytest.mark.parametrize("headers", [
@@ -68,8 +70,8 @@ async def test_json_from_an_allowed_page_refreshes_through_the_cookie(
 ) -> None:
     """The SPA's refresh — a JSON body, the allowed origin in Origin or Referer —
     rotates the session and sets the successor cookie."""
-    cookie, sid = new_session(server)
-    response = post(server, "/v1/refresh", cookie, headers, json={})
+    cookie, sid = await new_session(server)
+    response = await post(server, "/v1/refresh", cookie, headers, json={})
     assert response.status_code == 200, response.text
     assert response.cookies["authd_refresh"] != cookie
     assert await family(server, sid) == Family(tokens=2, spent=1, revoke_reason=None)
@@ -79,8 +81,8 @@ async def test_json_from_the_issuers_own_origin_refreshes_through_the_cookie(
     server: Server
 ) -> None:
     """A page served by the issuer's own origin needs no allow-list entry."""
-    cookie, _ = new_session(server)
-    response = post(server, "/v1/refresh", cookie, {"Origin": server.base_url}, json={})
+    cookie, _ = await new_session(server)
+    response = await post(server, "/v1/refresh", cookie, {"Origin": server.base_url}, json={})
     assert response.status_code == 200, response.text
 
 
@@ -98,8 +100,8 @@ async def test_a_cross_site_shaped_refresh_is_refused_and_rotates_nothing(
 ) -> None:
     """What another page (or an HTML form) could send with the cookie gets a 403
     ``cross_site_request`` problem, and the family is as it was."""
-    cookie, sid = new_session(server)
-    response = post(server, "/v1/refresh", cookie, headers, **body)
+    cookie, sid = await new_session(server)
+    response = await post(server, "/v1/refresh", cookie, headers, **body)
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:authd:problem:cross_site_request"
@@ -109,8 +111,8 @@ async def test_a_cross_site_shaped_refresh_is_refused_and_rotates_nothing(
 
 async def test_a_cross_site_logout_through_the_cookie_revokes_nothing(server: Server) -> None:
     """Logging a user out from another page is refused the same way."""
-    cookie, sid = new_session(server)
-    response = post(server, "/v1/logout", cookie, {"Origin": SIBLING_ORIGIN}, json={})
+    cookie, sid = await new_session(server)
+    response = await post(server, "/v1/logout", cookie, {"Origin": SIBLING_ORIGIN}, json={})
     assert response.status_code == 403, response.text
     assert await family(server, sid) == UNTOUCHED
 
@@ -118,7 +120,8 @@ async def test_a_cross_site_logout_through_the_cookie_revokes_nothing(server: Se
 async def test_a_refresh_token_in_the_body_needs_no_origin(server: Server) -> None:
     """The rule guards the cookie only: a client sending its token in the body (not
     something a browser attaches by itself) is answered as before."""
-    cookie, sid = new_session(server)
-    response = httpx.post(server.base_url + "/v1/refresh", json={"refresh_token": cookie})
+    cookie, sid = await new_session(server)
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("/v1/refresh", json={"refresh_token": cookie})
     assert response.status_code == 200, response.text
     assert await family(server, sid) == Family(tokens=2, spent=1, revoke_reason=None)
