@@ -261,6 +261,13 @@ class Settings:
     signing_threads: int = 0
     api_key_prefix: str = "ak_live"
     api_key_cache_ttl: float = 5.0
+    # Through a PostgreSQL outage, a key verified this recently keeps exchanging (0: off).
+    api_key_stale_if_error: float = 900.0
+    # Every wait on PostgreSQL and Redis is bounded (DESIGN §2, docs/outages.md).
+    database_connect_timeout: float = 2.0
+    database_acquire_timeout: float = 2.0
+    database_statement_timeout: float = 5.0
+    redis_timeout: float = 0.5
     api_key_default_rate: Rate = field(default_factory=lambda: Rate(600, 60.0))
     failed_auth_rate: Rate = field(default_factory=lambda: Rate(30, 60.0))
     argon2_memory_kib: int = 19456
@@ -352,6 +359,15 @@ class Settings:
         read("AUTHD_API_KEY_DEFAULT_RATE", "api_key_default_rate", parse_rate)
         read("AUTHD_FAILED_AUTH_RATE", "failed_auth_rate", parse_rate)
         read("AUTHD_ARGON2_MEMORY_KIB", "argon2_memory_kib", _int_between(8192, 4 * 1024 * 1024))
+        read("AUTHD_API_KEY_STALE_IF_ERROR", "api_key_stale_if_error",
+             _duration_between(0, 86400))
+        read("AUTHD_DATABASE_CONNECT_TIMEOUT", "database_connect_timeout",
+             _duration_between(0.1, 60))
+        read("AUTHD_DATABASE_ACQUIRE_TIMEOUT", "database_acquire_timeout",
+             _duration_between(0.1, 60))
+        read("AUTHD_DATABASE_STATEMENT_TIMEOUT", "database_statement_timeout",
+             _duration_between(0.1, 600))
+        read("AUTHD_REDIS_TIMEOUT", "redis_timeout", _duration_between(0.05, 10))
         read("AUTHD_ARGON2_TIME_COST", "argon2_time_cost", _int_between(1, 32))
         read("AUTHD_ARGON2_PARALLELISM", "argon2_parallelism", _int_between(1, 16))
         read("AUTHD_PASSWORD_MAX_BYTES", "password_max_bytes", _int_between(64, 4096))

@@ -19,10 +19,12 @@ from redis.asyncio import Redis
 from service.audit.log import AuditLog
 from service.audit.store import AuditStore
 from service.bus import Bus, LocalBus, RedisBus
+from service.changes import SqlChangeStore
 from service.config import Settings
 from service.ratelimit import RateLimiter
 from service.signing.kek import Kek, load_kek
 from service.store import Database, open_database
+from service.store.database import Timeouts
 from service.store.migrate import migrate
 
 if TYPE_CHECKING:
@@ -80,7 +82,10 @@ async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIte
     """Open storage, Redis, the bus and the audit log; ``serving`` starts the
     background work a server needs (bus listener, audit flusher, domain loops)."""
     kek = load_kek(settings)
-    db = await open_database(settings.effective_database_url)
+    db = await open_database(settings.effective_database_url, Timeouts(
+        connect=settings.database_connect_timeout, acquire=settings.database_acquire_timeout,
+        statement=settings.database_statement_timeout,
+    ))
     try:
         if settings.embedded:
             await migrate(db)
@@ -89,13 +94,13 @@ async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIte
         if settings.redis_url:
             redis = Redis.from_url(
                 settings.redis_url,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
+                socket_timeout=settings.redis_timeout,
+                socket_connect_timeout=settings.redis_timeout,
                 health_check_interval=10,
             )
-            bus = RedisBus(redis, settings.redis_prefix)
+            bus = RedisBus(redis, settings.redis_prefix, SqlChangeStore(db))
         else:
-            bus = LocalBus()
+            bus = LocalBus(SqlChangeStore(db))
         audit = AuditLog(AuditStore(db))
         # One limiter for every domain: a login's and an MFA code's failures count
         # against the same per-IP window, in-process as well as through Redis.

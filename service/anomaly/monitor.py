@@ -29,6 +29,7 @@ from service.background import Periodic
 from service.bus import Bus
 from service.errors import InvalidClient
 from service.observability.metrics import AUTH_ANOMALIES
+from service.store import StorageUnavailable
 
 log = structlog.get_logger("authd.anomaly")
 
@@ -98,7 +99,15 @@ class KeyUseMonitor:
     async def _view(self, key_id: str, now: float) -> _KeyView:
         view = self._views.get(key_id)
         if view is None or now - view.loaded_at > self._ttl:
-            access = await self._store.key_access(key_id)
+            try:
+                access = await self._store.key_access(key_id)
+            except StorageUnavailable:
+                # Through a storage outage the key's last known restrictions hold, so
+                # that a key served stale by the exchange (AUTHD_API_KEY_STALE_IF_ERROR)
+                # is not refused here; a key never seen still gets the 503.
+                if view is None:
+                    raise
+                return view
             allowed = None
             if access is not None and access.allowed_cidrs:
                 allowed = signals.parse_cidrs(access.allowed_cidrs)

@@ -1,10 +1,18 @@
 """The in-process cache of verified keys that keeps storage off the exchange path.
 
-An entry lives for ``api_key_cache_ttl`` seconds at most. Revoking a key or disabling
-a client publishes an invalidation on the bus, which drops the entries on every
-replica at once (Redis pub/sub); without the bus message (no Redis, or a missed
-message) the TTL bounds how long a stale entry can answer. Expiry is checked on every
-use against the cached ``expires_at``, so an expiring key stops at its instant.
+An entry is fresh for ``api_key_cache_ttl`` seconds. Revoking a key or disabling a
+client publishes an invalidation on the bus, which drops the entries on every replica
+at once (Redis pub/sub, or the database's change cursor while Redis is down: see
+``service/changes.py``); without the message the TTL bounds how long a stale entry can
+answer. Expiry is checked on every use against the cached ``expires_at``, so an
+expiring key stops at its instant.
+
+Stale-if-error (``AUTHD_API_KEY_STALE_IF_ERROR``, RFC 5861's idea for a cache of
+records): an entry past its freshness is kept until that many seconds after its last
+successful verification. When the store cannot be reached, ``serve_stale`` answers with
+it, counted in ``authd_api_key_stale_served_total``, and holds it fresh for another
+TTL so that an outage costs one failed lookup per key and TTL, not one per request.
+An invalidation drops the entry entirely, stale window and all.
 
 A lookup that started before an invalidation must not re-insert what it read: every
 invalidation bumps ``epoch`` and ``put`` refuses a read begun in an older epoch.
@@ -14,45 +22,91 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from service.apikeys.models import VerifiedKey
+from service.observability.metrics import API_KEY_STALE_SERVED
 
 MAX_ENTRIES = 100_000
+# While the store is down, a stale entry is re-tried at most this often per key.
+MIN_RETRY = 1.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    fresh_until: float
+    stale_until: float
+    verified: VerifiedKey
+    stale: bool = False
 
 
 class KeyCache:
-    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float, *, stale_if_error: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl = ttl
+        self._stale_if_error = stale_if_error
         self._clock = clock
-        self._entries: dict[bytes, tuple[float, VerifiedKey]] = {}
+        self._entries: dict[bytes, _Entry] = {}
         self.epoch = 0
 
     def get(self, digest: bytes) -> VerifiedKey | None:
+        """The fresh record, or None (a record past its freshness stays for
+        ``serve_stale`` until its stale window ends)."""
         entry = self._entries.get(digest)
         if entry is None:
             return None
-        if entry[0] <= self._clock():
-            del self._entries[digest]
+        now = self._clock()
+        if entry.fresh_until <= now:
+            if entry.stale_until <= now:
+                del self._entries[digest]
             return None
-        return entry[1]
+        if entry.stale:
+            API_KEY_STALE_SERVED.inc()
+        return entry.verified
 
     def put(self, digest: bytes, verified: VerifiedKey, epoch: int) -> None:
-        if self._ttl <= 0 or epoch != self.epoch:
+        """Keep a record just read from the store (its stale window starts now)."""
+        if (self._ttl <= 0 and self._stale_if_error <= 0) or epoch != self.epoch:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[digest] = (self._clock() + self._ttl, verified)
+        now = self._clock()
+        fresh_until = now + self._ttl
+        self._entries[digest] = _Entry(
+            fresh_until, max(fresh_until, now + self._stale_if_error), verified
+        )
+
+    def serve_stale(self, digest: bytes) -> VerifiedKey | None:
+        """The store failed: the kept record if it was verified within the stale
+        window, held fresh (and counted as stale) for another TTL; else None."""
+        entry = self._entries.get(digest)
+        if entry is None or self._stale_if_error <= 0:
+            return None
+        now = self._clock()
+        if entry.stale_until <= now:
+            del self._entries[digest]
+            return None
+        entry.fresh_until = min(now + max(self._ttl, MIN_RETRY), entry.stale_until)
+        entry.stale = True
+        API_KEY_STALE_SERVED.inc()
+        return entry.verified
+
+    def drop(self, digest: bytes) -> None:
+        """The store no longer has this key: nothing to serve through an outage."""
+        self._entries.pop(digest, None)
 
     def drop_key(self, key_id: str) -> None:
         self.epoch += 1
-        for digest, (_, verified) in list(self._entries.items()):
-            if verified.key.id == key_id:
+        for digest, entry in list(self._entries.items()):
+            if entry.verified.key.id == key_id:
                 del self._entries[digest]
 
     def drop_client(self, client_id: str) -> None:
         self.epoch += 1
-        for digest, (_, verified) in list(self._entries.items()):
-            if verified.client.id == client_id:
+        for digest, entry in list(self._entries.items()):
+            if entry.verified.client.id == client_id:
                 del self._entries[digest]
 
     def clear(self) -> None:

@@ -41,6 +41,7 @@ from service.bus import Bus
 from service.config import MAX_TOKEN_TTL, Rate, Settings
 from service.errors import Conflict, InvalidScope
 from service.observability.metrics import API_KEY_VERIFICATIONS
+from service.store import StorageUnavailable
 
 TOPIC = "apikeys.invalidate"
 ADMIN_CLIENT_NAME = "authd-admin"
@@ -90,7 +91,8 @@ class ApiKeyService:
         self.bus = bus
         self.audit = audit
         self.shape = keyformat.KeyShape(settings.api_key_prefix)
-        self.cache = KeyCache(settings.api_key_cache_ttl)
+        self.cache = KeyCache(settings.api_key_cache_ttl,
+                              stale_if_error=settings.api_key_stale_if_error)
         self.usage = UsageRecorder(store, audit)
         bus.subscribe(TOPIC, self._on_invalidate)
 
@@ -104,12 +106,10 @@ class ApiKeyService:
         digest = keyformat.digest(unverified_key)
         verified = self.cache.get(digest)
         if verified is None:
-            epoch = self.cache.epoch
-            verified = await self.store.by_digest(digest)
+            verified = await self._lookup(digest)
             if verified is None:
                 _UNKNOWN.inc()
                 raise UnknownApiKey()
-            self.cache.put(digest, verified, epoch)
         key = verified.key
         if key.status != ACTIVE:
             _REVOKED.inc()
@@ -121,6 +121,24 @@ class ApiKeyService:
             _DISABLED.inc()
             raise ClientDisabled()
         _VALID.inc()
+        return verified
+
+    async def _lookup(self, digest: bytes) -> VerifiedKey | None:
+        """The store's record (then cached), or through a storage outage the record
+        this replica verified within AUTHD_API_KEY_STALE_IF_ERROR; for any other key
+        the outage still raises StorageUnavailable (503 with Retry-After)."""
+        epoch = self.cache.epoch
+        try:
+            verified = await self.store.by_digest(digest)
+        except StorageUnavailable:
+            stale = self.cache.serve_stale(digest)
+            if stale is None:
+                raise
+            return stale
+        if verified is None:
+            self.cache.drop(digest)
+        else:
+            self.cache.put(digest, verified, epoch)
         return verified
 
     async def authenticate(self, unverified_key: str) -> ApiKeyPrincipal:

@@ -18,9 +18,11 @@ import structlog
 from service.apikeys.store import ApiKeyStore
 from service.audit.log import AuditLog
 from service.background import Periodic
+from service.observability.metrics import OUTAGE_DROPPED
 from service.store import StorageUnavailable
 
 log = structlog.get_logger("authd.apikeys.usage")
+_DROPPED = OUTAGE_DROPPED.labels("last_use")
 
 
 @dataclass(slots=True)
@@ -34,6 +36,10 @@ class _Usage:
 
 
 MAX_IPS_PER_EVENT = 16
+# Keys with usage waiting to be written. Usage is aggregated per key, so this bounds
+# the memory an outage can take; a key beyond it loses its record (counted in
+# authd_outage_buffer_dropped_total{buffer="last_use"}), the others keep theirs.
+MAX_PENDING_KEYS = 100_000
 
 
 class UsageRecorder:
@@ -46,6 +52,9 @@ class UsageRecorder:
     def exchanged(self, key_id: str, client_id: str, grant: str, ip: str, at: float) -> None:
         usage = self._pending.get(key_id)
         if usage is None:
+            if len(self._pending) >= MAX_PENDING_KEYS:
+                _DROPPED.inc()
+                return
             self._pending[key_id] = _Usage(client_id, 1, at, at, {grant}, {ip})
             return
         usage.count += 1
@@ -76,6 +85,9 @@ class UsageRecorder:
     def _merge_back(self, key_id: str, usage: _Usage) -> None:
         newer = self._pending.get(key_id)
         if newer is None:
+            if len(self._pending) >= MAX_PENDING_KEYS:
+                _DROPPED.inc(usage.count)
+                return
             self._pending[key_id] = usage
             return
         newer.count += usage.count

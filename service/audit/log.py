@@ -15,7 +15,7 @@ import structlog
 from service.audit.store import AuditEvent, AuditStore
 from service.background import Periodic
 from service.observability.logging import scrub
-from service.observability.metrics import AUDIT_DROPPED
+from service.observability.metrics import AUDIT_DROPPED, OUTAGE_DROPPED
 from service.store import StorageUnavailable
 
 log = structlog.get_logger("authd.audit")
@@ -47,7 +47,7 @@ class AuditLog:
     def record(self, action: str, outcome: str = "ok", **kw: Any) -> None:
         """Buffer an event; it is written within a second."""
         if len(self._buffer) >= MAX_BUFFER:
-            AUDIT_DROPPED.inc()
+            OUTAGE_DROPPED.labels("audit").inc()
             return
         self._buffer.append(self.event(action, outcome, **kw))
 
@@ -64,8 +64,13 @@ class AuditLog:
         except (StorageUnavailable, OSError) as exc:
             AUDIT_DROPPED.inc()
             log.warning("audit.flush_failed", events=len(batch), error=type(exc).__name__)
-            # Keep them for the next try rather than lose them.
-            self._buffer[:0] = batch[: MAX_BUFFER - len(self._buffer)]
+            # Keep them for the next try rather than lose them: through an outage the
+            # buffer holds up to MAX_BUFFER events (oldest kept), written when storage
+            # returns; what does not fit is counted, never silently lost.
+            kept = batch[: max(0, MAX_BUFFER - len(self._buffer))]
+            self._buffer[:0] = kept
+            if len(kept) < len(batch):
+                OUTAGE_DROPPED.labels("audit").inc(len(batch) - len(kept))
 
     async def start(self) -> None:
         self._loop.start()

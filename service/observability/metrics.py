@@ -92,6 +92,22 @@ AUTH_ANOMALIES = Counter(
 AUDIT_DROPPED = Counter(
     "authd_audit_write_failures_total", "Audit or last-use batches that failed to write."
 )
+OUTAGE_DROPPED = Counter(
+    "authd_outage_buffer_dropped_total",
+    "Audit events or last-use records dropped because their in-memory buffer was full"
+    " while storage was unreachable, by buffer (audit, last_use).",
+    ["buffer"],
+)
+API_KEY_STALE_SERVED = Counter(
+    "authd_api_key_stale_served_total",
+    "API-key verifications answered from a record kept through a storage outage"
+    " (AUTHD_API_KEY_STALE_IF_ERROR).",
+)
+CHANGE_FEED_DELIVERED = Counter(
+    "authd_change_feed_delivered_total",
+    "Invalidations this replica learned from the database's change cursor rather than"
+    " from Redis pub/sub.",
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -10,6 +10,7 @@ the same contract tests prove both (DESIGN §2).
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 Row = dict[str, Any]
@@ -91,7 +92,18 @@ class Database(Connection, Protocol):
     async def close(self) -> None: ...
 
 
-async def open_database(url: str) -> Database:
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Every wait on the database server is bounded (DESIGN §2): opening a connection,
+    waiting for a free one in the pool, and one statement. A server that hangs turns
+    into StorageUnavailable after at most these, never into piled-up requests."""
+
+    connect: float = 2.0
+    acquire: float = 2.0
+    statement: float = 5.0
+
+
+async def open_database(url: str, timeouts: Timeouts | None = None) -> Database:
     """Connect to ``postgresql://…`` or ``sqlite:///…``."""
     if url.startswith("sqlite:///"):
         from service.store.sqlite import SqliteDatabase
@@ -99,5 +111,5 @@ async def open_database(url: str) -> Database:
         return await SqliteDatabase.open(url.removeprefix("sqlite:///"))
     from service.store.postgres import PostgresDatabase
 
-    return await PostgresDatabase.open(url)
+    return await PostgresDatabase.open(url, timeouts or Timeouts())
 

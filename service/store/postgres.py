@@ -16,6 +16,7 @@ from service.store.database import (
     IntegrityViolation,
     Row,
     StorageUnavailable,
+    Timeouts,
     UniqueViolation,
 )
 
@@ -93,32 +94,43 @@ def _lost(conn: asyncpg.Connection) -> bool:
 class PostgresDatabase:
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, timeouts: Timeouts) -> None:
         self._pool = pool
+        self._timeouts = timeouts
 
     @classmethod
-    async def open(cls, url: str) -> PostgresDatabase:
+    async def open(cls, url: str, timeouts: Timeouts | None = None) -> PostgresDatabase:
         """Create the pool lazily (no connection before the first statement) so that
         a server started while PostgreSQL is down still comes up (``/readyz`` says
-        503) and recovers by itself later."""
+        503) and recovers by itself later. ``timeouts`` bound connecting (``timeout``),
+        waiting for a pooled connection and every statement (``command_timeout``,
+        enforced by the client: a frozen server never answers a server-side one)."""
+        timeouts = timeouts or Timeouts()
         pool = await asyncpg.create_pool(
             url,
             min_size=0,
             max_size=10,
-            command_timeout=10,
-            timeout=3,
+            command_timeout=timeouts.statement,
+            timeout=timeouts.connect,
             max_inactive_connection_lifetime=60,
         )
-        return cls(pool)
+        return cls(pool, timeouts)
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; an outage or a refused login raises StorageUnavailable
         whether it happens while connecting or inside the caller's block."""
         try:
-            async with self._pool.acquire(timeout=5) as conn:
+            async with self._pool.acquire(timeout=self._timeouts.acquire) as conn:
                 try:
                     yield conn
+                except (TimeoutError, asyncio.CancelledError):
+                    # A statement timed out (or its caller gave up): asyncpg would now
+                    # send a cancel request and the pool's release would wait for its
+                    # answer without a bound, which a frozen server never gives. Drop
+                    # the connection instead; the pool opens a fresh one when needed.
+                    conn.terminate()
+                    raise
                 except asyncpg.exceptions.InterfaceError as exc:
                     if not _lost(conn):
                         raise

@@ -3,8 +3,11 @@
 Placed between the server under test and the real PostgreSQL or Redis, it stands in
 for a network outage without touching the shared servers: ``stop()`` closes the
 listening socket and every forwarded connection (the dependency is "down"),
-``start()`` listens again on the same port (it is "back"). ``delay`` slows every
-forwarded chunk, so that a request depending on it stays in flight for a while.
+``start()`` listens again on the same port (it is "back"). ``freeze()`` keeps every
+connection open but forwards nothing more, and accepts new connections without
+answering — a server stopped with SIGSTOP, as seen from its clients — until
+``thaw()``. ``delay`` slows every forwarded chunk, so that a request depending on it
+stays in flight for a while.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Forwarder:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @classmethod
     def for_url(cls, url: str) -> Forwarder:
@@ -66,7 +71,16 @@ class Forwarder:
         """Stop listening and cut every open connection, as an outage would."""
         self._call(self._stop())
 
+    def freeze(self) -> None:
+        """Forward nothing, close nothing: the dependency hangs."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def thaw(self) -> None:
+        """Forward again what waited and what comes."""
+        self._loop.call_soon_threadsafe(self._flowing.set)
+
     def close(self) -> None:
+        self.thaw()
         self.stop()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
@@ -98,11 +112,18 @@ class Forwarder:
             await server.wait_closed()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._flowing.wait()
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
         try:
             up_reader, up_writer = await asyncio.open_connection(
                 self.target_host, self.target_port
             )
         except OSError:
+            self._writers.discard(writer)
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
@@ -124,6 +145,7 @@ class Forwarder:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while chunk := await reader.read(CHUNK):
+                await self._flowing.wait()
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 writer.write(chunk)
