@@ -61,7 +61,9 @@ async def list_keys(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any
 
 async def rotate(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
     change = await runtime.rotation.rotate(trigger="cli", actor=ACTOR)
-    return {"status": "rotated", **change.as_dict()}
+    # On a database without keys the rotation creates the key set instead.
+    return {"status": "created" if change.action == "create" else "rotated",
+            **change.as_dict()}
 
 
 async def revoke_key(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:

@@ -48,6 +48,14 @@ class RotationNotReady(Conflict):
         self.ready_at = ready_at
 
 
+class KeySetIncomplete(Conflict):
+    """The key set has no next key to promote even after completing it: another
+    process changed it at the same moment. Looking again answers."""
+
+    def __init__(self) -> None:
+        super().__init__("the key set has no next key yet; run the rotation again")
+
+
 class KeyNotFound(NotFound):
     def __init__(self, kid: str) -> None:
         super().__init__(f"no signing key {kid}")

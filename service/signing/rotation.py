@@ -25,6 +25,7 @@ from service.observability.metrics import KEY_ROTATIONS
 from service.signing.errors import (
     KeyNotFound,
     KeyNotRevocable,
+    KeySetIncomplete,
     KeyUnsealable,
     RotationNotReady,
 )
@@ -110,10 +111,14 @@ def plan(keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy) -
 def plan_rotation(
     keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy
 ) -> SigningKeyRecord:
-    """The next key an on-demand rotation promotes; RotationNotReady if too early."""
+    """The next key an on-demand rotation promotes; RotationNotReady if too early.
+
+    Only for a key set that has a next key: ``KeyRotation.rotate`` completes one that
+    lacks it first, because "ready in N s" would be a promise about a key that does
+    not exist (and that nothing might ever create: no server may be running)."""
     next_key = next_of(keys)
     if next_key is None:
-        raise RotationNotReady("(none yet)", now + policy.propagation + policy.jwks_max_age, now)
+        raise KeySetIncomplete()
     ready_at = policy.promotable_at(next_key)
     if now < ready_at and active_of(keys) is not None:
         raise RotationNotReady(next_key.kid, ready_at, now)
@@ -227,7 +232,9 @@ class KeyRotation:
     async def list_keys(self) -> list[SigningKeyRecord]:
         return await self._store.list_keys()
 
-    async def ensure_keys(self) -> KeyChange | None:
+    async def ensure_keys(
+        self, *, trigger: str = "scheduled", actor: str | None = "authd", ip: str | None = None
+    ) -> KeyChange | None:
         """First start: make one active and one next key, once across replicas.
 
         Keys are generated before the lock is taken (RSA generation is slow) and
@@ -245,7 +252,7 @@ class KeyRotation:
                 return None
             await self._check_kek(store, keys)
             change = await self._apply(store, todo, now, pool, keys)
-        await self._record(change, "scheduled", actor="authd")
+        await self._record(change, trigger, actor=actor, ip=ip)
         await self._changed()
         return change
 
@@ -275,10 +282,19 @@ class KeyRotation:
 
         As in ensure_keys, the stored keys are read without the lock first: a
         refused rotation costs no key generation, a granted one generates its key
-        before the lock is taken, and the plan is checked again under the lock."""
+        before the lock is taken, and the plan is checked again under the lock.
+
+        A key set without a next key (a database no server has started on yet) is
+        completed instead: with no active key either, the new key set is the answer
+        (its active key signs at once: no verifier can know an older one); with an
+        active key, the new next key is published and the refusal names it and the
+        time it may be promoted, a time that now will come."""
         now = self._clock()
         try:
-            plan_rotation(await self._store.list_keys(), now, self.policy)
+            seen = await self._store.list_keys()
+            if next_of(seen) is None:
+                return await self._complete(now, trigger=trigger, actor=actor, ip=ip)
+            plan_rotation(seen, now, self.policy)
             fresh = await self._generate()
             async with self._store.locked() as store:
                 keys = await store.list_keys()
@@ -295,6 +311,19 @@ class KeyRotation:
         await self._record(change, trigger, actor=actor, ip=ip)
         await self._changed()
         return change
+
+    async def _complete(
+        self, now: float, *, trigger: str, actor: str | None, ip: str | None
+    ) -> KeyChange:
+        """``rotate`` on a key set without a next key: make what is missing, then
+        answer the new key set or the real time the new next key may sign."""
+        change = await self.ensure_keys(trigger=trigger, actor=actor, ip=ip)
+        if change is not None and change.action == "create":
+            return change
+        next_key = next_of(await self._store.list_keys())
+        if next_key is None:  # ensure_keys always leaves one; say so rather than loop
+            raise KeySetIncomplete()
+        raise RotationNotReady(next_key.kid, self.policy.promotable_at(next_key), now)
 
     async def revoke(self, kid: str, *, actor: str | None = None,
                      ip: str | None = None) -> KeyChange:

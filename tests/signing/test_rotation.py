@@ -241,3 +241,30 @@ async def test_a_granted_rotation_generates_one_key(
     made = count_generations(signing, monkeypatch)
     change = await signing.rotation.rotate(trigger="cli")
     assert made == [change.next]
+
+
+async def test_rotate_on_an_empty_key_set_creates_it(database: Database) -> None:
+    """rotate() with no key stored makes one active and one next key and says so."""
+    signing = build(database)
+    change = await signing.rotation.rotate(trigger="cli", actor="cli")
+    assert change.action == "create"
+    assert await states(database) == {change.active: "active", change.next: "next"}
+    assert signing.keys.signer().kid == change.active
+
+
+async def test_rotate_without_a_next_key_publishes_one_and_names_its_time(
+    database: Database
+) -> None:
+    """rotate() with an active key but no next one publishes a next key and refuses
+    naming that key and the instant it becomes promotable, which then holds."""
+    signing = build(database)
+    first = await signing.rotation.ensure_keys()
+    assert first is not None
+    await database.execute("DELETE FROM signing_keys WHERE kid = $1", first.next)
+    with pytest.raises(RotationNotReady) as refused:
+        await signing.rotation.rotate(trigger="cli")
+    created = [kid for kid, state in (await states(database)).items() if state == "next"]
+    assert [refused.value.kid] == created
+    assert refused.value.ready_at == signing.clock.now + READY
+    signing.clock.now = refused.value.ready_at
+    assert (await signing.rotation.rotate(trigger="cli")).active == refused.value.kid
