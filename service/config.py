@@ -269,7 +269,10 @@ class Settings:
     database_statement_timeout: float = 5.0
     redis_timeout: float = 0.5
     api_key_default_rate: Rate = field(default_factory=lambda: Rate(600, 60.0))
-    failed_auth_rate: Rate = field(default_factory=lambda: Rate(30, 60.0))
+    # Two budgets per caller address, never shared (DESIGN §2): one for password and
+    # MFA failures, one for API-key attempts that miss or fail (service/ratelimit.py).
+    failed_login_rate: Rate = field(default_factory=lambda: Rate(30, 60.0))
+    failed_api_key_rate: Rate = field(default_factory=lambda: Rate(30, 60.0))
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
@@ -356,9 +359,6 @@ class Settings:
         read("AUTHD_SIGNING_THREADS", "signing_threads", _int_between(0, 32))
         read("AUTHD_API_KEY_PREFIX", "api_key_prefix", _api_key_prefix)
         read("AUTHD_API_KEY_CACHE_TTL", "api_key_cache_ttl", _duration_between(0, 300))
-        read("AUTHD_API_KEY_DEFAULT_RATE", "api_key_default_rate", parse_rate)
-        read("AUTHD_FAILED_AUTH_RATE", "failed_auth_rate", parse_rate)
-        read("AUTHD_ARGON2_MEMORY_KIB", "argon2_memory_kib", _int_between(8192, 4 * 1024 * 1024))
         read("AUTHD_API_KEY_STALE_IF_ERROR", "api_key_stale_if_error",
              _duration_between(0, 86400))
         read("AUTHD_DATABASE_CONNECT_TIMEOUT", "database_connect_timeout",
@@ -368,6 +368,15 @@ class Settings:
         read("AUTHD_DATABASE_STATEMENT_TIMEOUT", "database_statement_timeout",
              _duration_between(0.1, 600))
         read("AUTHD_REDIS_TIMEOUT", "redis_timeout", _duration_between(0.05, 10))
+        read("AUTHD_API_KEY_DEFAULT_RATE", "api_key_default_rate", parse_rate)
+        if env.get("AUTHD_FAILED_AUTH_RATE", "").strip():
+            raise ConfigError(
+                "AUTHD_FAILED_AUTH_RATE", "the one shared budget was split: set "
+                "AUTHD_FAILED_LOGIN_RATE (passwords, MFA) and AUTHD_FAILED_API_KEY_RATE"
+            )
+        read("AUTHD_FAILED_LOGIN_RATE", "failed_login_rate", parse_rate)
+        read("AUTHD_FAILED_API_KEY_RATE", "failed_api_key_rate", parse_rate)
+        read("AUTHD_ARGON2_MEMORY_KIB", "argon2_memory_kib", _int_between(8192, 4 * 1024 * 1024))
         read("AUTHD_ARGON2_TIME_COST", "argon2_time_cost", _int_between(1, 32))
         read("AUTHD_ARGON2_PARALLELISM", "argon2_parallelism", _int_between(1, 16))
         read("AUTHD_PASSWORD_MAX_BYTES", "password_max_bytes", _int_between(64, 4096))

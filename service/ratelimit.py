@@ -42,9 +42,19 @@ SYNC_INTERVAL = 0.1
 REDIS_RETRY_AFTER = 1.0
 MIN_SYNC_MARGIN = 10
 
-# The one budget of failed authentications per client IP (AUTHD_FAILED_AUTH_RATE):
-# bad API keys, bad passwords and bad MFA steps all spend it, whichever domain sees them.
-FAILED_AUTH_LIMIT = "failed_auth"
+# The failed-attempt budgets per client address (DESIGN §2). They bound guessing and
+# wasted store lookups, never valid clients, and are never shared: a user mistyping a
+# password must not block the services behind the same address, nor a broken cron job
+# with a revoked API key the users.
+#   failed_login   — wrong passwords and MFA steps (AUTHD_FAILED_LOGIN_RATE); a correct
+#                    password from an address over it is still refused, or 429-vs-200
+#                    would tell a guesser which password was right.
+#   failed_api_key — API-key attempts that fail (AUTHD_FAILED_API_KEY_RATE); an address
+#                    over it is refused only the store lookups of keys this replica does
+#                    not know, so a valid key is served whatever the budget says
+#                    (service/apikeys/exchange.py).
+FAILED_LOGIN_LIMIT = "failed_login"
+FAILED_API_KEY_LIMIT = "failed_api_key"
 
 
 @dataclass(slots=True, eq=False)
@@ -74,16 +84,23 @@ class RateLimiter:
         self._redis_down_until = 0.0
         self._loop = Periodic("authd-ratelimit", sync_interval, self.flush)
 
-    def blocked(self, limit: str, subject: str, rate: Rate) -> float | None:
-        """Without counting: the seconds to wait when ``subject`` is already over."""
+    def over(self, limit: str, subject: str, rate: Rate) -> float | None:
+        """Without counting anything: the seconds until the window resets when
+        ``subject`` has spent its budget, else None."""
         now = time.time()
         counter = self._counters.get((limit, subject))
         if counter is None or counter.ends_at <= now:
             return None
         if counter.local_total() >= rate.count:
-            RATE_LIMITED.labels(limit).inc()
             return counter.ends_at - now
         return None
+
+    def blocked(self, limit: str, subject: str, rate: Rate) -> float | None:
+        """``over``, counting a refusal in ``authd_rate_limited_total{limit}``."""
+        wait = self.over(limit, subject, rate)
+        if wait is not None:
+            RATE_LIMITED.labels(limit).inc()
+        return wait
 
     async def hit(self, limit: str, subject: str, rate: Rate) -> float | None:
         now = time.time()

@@ -40,6 +40,8 @@ def test_issuer_follows_host_and_port_when_not_set() -> None:
         ("AUTHD_LOG_FORMAT", "xml"),
         ("AUTHD_RSA_KEY_BITS", "1024"),
         ("AUTHD_API_KEY_DEFAULT_RATE", "lots"),
+        ("AUTHD_FAILED_LOGIN_RATE", "0/m"),
+        ("AUTHD_FAILED_API_KEY_RATE", "lots"),
         ("AUTHD_TRUSTED_PROXIES", "not-a-network"),
         ("AUTHD_KEK_FILE", "/nonexistent/kek"),
         ("AUTHD_DATABASE_URL", "postgresql://u:p@h:notaport/db"),
@@ -55,6 +57,16 @@ def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
         Settings.from_env({variable: value})
     assert caught.value.variable == variable
     assert variable in str(caught.value)
+
+
+def test_the_former_shared_failed_auth_budget_is_refused_naming_its_successors() -> None:
+    """AUTHD_FAILED_AUTH_RATE no longer exists (two budgets replaced it); setting it
+    fails at start-up and says what to set instead, rather than being ignored."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"AUTHD_FAILED_AUTH_RATE": "30/m"})
+    assert caught.value.variable == "AUTHD_FAILED_AUTH_RATE"
+    assert "AUTHD_FAILED_LOGIN_RATE" in str(caught.value)
+    assert "AUTHD_FAILED_API_KEY_RATE" in str(caught.value)
 
 
 def test_a_configured_database_requires_a_kek() -> None:

@@ -33,6 +33,11 @@ class ClientDisabled(InvalidClient):
         super().__init__(description, scheme="ApiKey", **kw)
 
 
+class LookupDeclined(Exception):
+    """Neither cached nor known to exist, presented by an address over its failed-attempt
+    budget: refused without a store lookup (the exchange answers 429)."""
+
+
 class ClientNotFound(NotFound):
     pass
 

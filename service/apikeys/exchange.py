@@ -3,9 +3,10 @@
 Both token endpoints end here: ``POST /v1/token`` (the key in a header) and
 ``POST /oauth/token`` with ``grant_type=client_credentials`` (RFC 6749 §4.4, where the
 client secret *is* one of the client's API keys). The order of checks is the order of
-cost: the failed-attempt limit of the caller's address (local, no I/O), the key's
-shape and checksum (no I/O), the cached record (no I/O when warm), the key's own rate
-limit, then scope and audience, then the one RSA signature. Nothing here writes to
+cost: the key's shape and checksum (no I/O), the cached record (no I/O when warm), the
+caller address's failed-attempt budget (local; it only ever declines a lookup or a
+failure, never a key that verifies), the key's own rate limit, then scope and
+audience, then the one RSA signature. Nothing here writes to
 storage on the request path: last use and audit are batched (``usage.py``).
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from service.apikeys.errors import LookupDeclined
 from service.apikeys.keys import SCOPE_TOKEN, ApiKeyService
 from service.apikeys.models import VerifiedKey
 from service.audit.log import AuditLog
@@ -28,7 +30,8 @@ from service.errors import (
     RateLimited,
     TemporarilyUnavailable,
 )
-from service.ratelimit import FAILED_AUTH_LIMIT, RateLimiter
+from service.observability.metrics import RATE_LIMITED
+from service.ratelimit import FAILED_API_KEY_LIMIT, RateLimiter
 
 API_KEY_LIMIT = "api_key"
 
@@ -86,7 +89,7 @@ class Exchange:
         self._issuer = issuer
         self._limiter = limiter
         self._audit = audit
-        self._failed_rate = settings.failed_auth_rate
+        self._failed_rate = settings.failed_api_key_rate
         self._default_rate = settings.api_key_default_rate
         self.monitor: SourceMonitor | None = None
 
@@ -127,27 +130,42 @@ class Exchange:
     async def authenticate(
         self, unverified_key: str, *, ip: str, grant: str, client_id: str | None = None
     ) -> VerifiedKey:
-        """Client authentication by API key (token endpoints and ``/oauth/revoke``):
-        refused while the caller's address is over its failed-authentication budget,
-        and a failure spends that budget and is audited. With ``client_id`` the key
-        must belong to that client (RFC 6749 §2.3.1)."""
-        retry = self._limiter.blocked(FAILED_AUTH_LIMIT, ip, self._failed_rate)
-        if retry is not None:
-            raise RateLimited(retry)
+        """Client authentication by API key (token endpoints, ``/oauth/revoke``,
+        ``/oauth/introspect``). With ``client_id`` the key must belong to that client
+        (RFC 6749 §2.3.1).
+
+        The caller's failed-attempt budget (DESIGN §2) never refuses a key that
+        verifies: an address over it is refused (429) only an attempt that would need
+        the store lookup of a key this replica neither caches nor knows to exist, or
+        one that fails. Under budget, a failure spends it and is audited."""
+        wait = self._limiter.over(FAILED_API_KEY_LIMIT, ip, self._failed_rate)
         try:
-            verified = await self._apikeys.verify(unverified_key)
+            verified = await self._apikeys.verify(unverified_key, unknown_lookup=wait is None)
             if client_id is not None and client_id != verified.client.id:
                 raise InvalidClient("the client secret does not belong to client_id")
+        except LookupDeclined:
+            raise self._over_budget(wait) from None
         except InvalidClient as exc:
+            if wait is not None:
+                raise self._over_budget(wait) from None
             await self.refused(ip, grant, exc.code, type(exc).__name__)
             raise
         return verified
 
+    @staticmethod
+    def _over_budget(wait: float | None) -> RateLimited:
+        RATE_LIMITED.labels(FAILED_API_KEY_LIMIT).inc()
+        return RateLimited(wait or 1.0)
+
     async def refused(self, ip: str, grant: str, error: str, reason: str) -> None:
-        """Count a failed authentication against the caller's address and audit it."""
-        await self._limiter.hit(FAILED_AUTH_LIMIT, ip, self._failed_rate)
+        """Count a failed authentication against the caller's address and audit it;
+        the failure that spends the budget is audited as such, once a window."""
+        await self._limiter.hit(FAILED_API_KEY_LIMIT, ip, self._failed_rate)
         self._audit.record("apikey.exchange", "failure", ip=ip, grant=grant, error=error,
                            reason=reason)
+        if self._limiter.over(FAILED_API_KEY_LIMIT, ip, self._failed_rate) is not None:
+            self._audit.record("ratelimit.exhausted", "failure", ip=ip,
+                               limit=FAILED_API_KEY_LIMIT, grant=grant)
 
 
 def _narrow_scope(granted: frozenset[str], requested: str | None) -> str:

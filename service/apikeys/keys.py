@@ -18,14 +18,15 @@ from service.apikeys.cache import KeyCache
 from service.apikeys.errors import (
     ApiKeyNotFound,
     ClientDisabled,
-    ClientExists,
     ClientNotFound,
     ExpiredApiKey,
     InvalidClientSpec,
+    LookupDeclined,
     MalformedApiKey,
     RevokedApiKey,
     UnknownApiKey,
 )
+from service.apikeys.known import KnownKeys, digest_prefix
 from service.apikeys.models import (
     ACTIVE,
     DISABLED,
@@ -62,6 +63,17 @@ _EXPIRED = API_KEY_VERIFICATIONS.labels("expired")
 _DISABLED = API_KEY_VERIFICATIONS.labels("client_disabled")
 
 
+def _new_client(
+    name: str, scopes: frozenset[str], audiences: tuple[str, ...], token_ttl: float
+) -> Client:
+    now = time.time()
+    return Client(
+        id=keyformat.new_id("cl_"), name=name, scopes=scopes,
+        audiences=tuple(dict.fromkeys(audiences)), token_ttl=float(token_ttl), status=ACTIVE,
+        created_at=now, updated_at=now,
+    )
+
+
 def parse_scopes(text: str | list[str] | None, *, what: str = "scope") -> frozenset[str]:
     """A space-separated scope string (or a list of tokens), each an RFC 6749 token."""
     tokens = text.split() if isinstance(text, str) else list(text or [])
@@ -94,18 +106,23 @@ class ApiKeyService:
         self.cache = KeyCache(settings.api_key_cache_ttl,
                               stale_if_error=settings.api_key_stale_if_error)
         self.usage = UsageRecorder(store, audit)
+        self.known = KnownKeys(store.active_digests)
         bus.subscribe(TOPIC, self._on_invalidate)
 
     # ---- the hot path ------------------------------------------------------------
 
-    async def verify(self, unverified_key: str) -> VerifiedKey:
-        """The key's record and client, or InvalidClient; storage only on a cache miss."""
+    async def verify(self, unverified_key: str, *, unknown_lookup: bool = True) -> VerifiedKey:
+        """The key's record and client, or InvalidClient; storage only on a cache miss.
+        With ``unknown_lookup`` False (the caller's address is over its budget) a key
+        neither cached nor known to exist raises LookupDeclined instead of a lookup."""
         if not self.shape.well_formed(unverified_key):
             _MALFORMED.inc()
             raise MalformedApiKey()
         digest = keyformat.digest(unverified_key)
         verified = self.cache.get(digest)
         if verified is None:
+            if not unknown_lookup and digest not in self.known:
+                raise LookupDeclined()
             verified = await self._lookup(digest)
             if verified is None:
                 _UNKNOWN.inc()
@@ -165,14 +182,9 @@ class ApiKeyService:
         ttl = self.settings.api_key_token_ttl if token_ttl is None else token_ttl
         if not MIN_TOKEN_TTL <= ttl <= MAX_TOKEN_TTL:
             raise InvalidClientSpec("token_ttl must be from 30 s to 24 h")
-        if await self.store.client_by_name(name) is not None:
-            raise ClientExists("a client with this name exists")
-        now = time.time()
-        client = Client(
-            id=keyformat.new_id("cl_"), name=name, scopes=scopes,
-            audiences=tuple(dict.fromkeys(audiences)), token_ttl=float(ttl), status=ACTIVE,
-            created_at=now, updated_at=now,
-        )
+        client = _new_client(name, scopes, audiences, ttl)
+        # No look-up first: the unique name decides, so that of two concurrent
+        # creations one succeeds and the other gets ClientExists (409), never a 500.
         await self.store.insert_client(client)
         await self.audit.write("client.create", actor=actor, subject=client.id,
                                name=name, scopes=sorted(scopes))
@@ -215,11 +227,24 @@ class ApiKeyService:
         if expires_in is not None and expires_in <= 0:
             raise InvalidClientSpec("expires_in must be positive")
         issued = self._new_key(client, key_scopes, expires_in, rate, replaces)
-        await self.store.insert_key(issued.key, keyformat.digest(issued.plaintext))
+        await self._inserted(issued, None)
         await self.audit.write("apikey.create", actor=actor, subject=issued.key.id,
                                client_id=client_id, scopes=sorted(key_scopes),
                                expires_at=issued.key.expires_at)
         return issued
+
+    async def _inserted(self, issued: IssuedKey, replacing: tuple[str, float] | None) -> None:
+        """Store a new key (with the old key's shortened life when rotating) and make it
+        known to every replica's ``known`` set (a digest prefix is no secret: the key
+        behind it has 178 random bits)."""
+        digest = keyformat.digest(issued.plaintext)
+        if replacing is None:
+            await self.store.insert_key(issued.key, digest)
+        else:
+            await self.store.rotate_key(replacing[0], replacing[1], issued.key, digest)
+        prefix = digest_prefix(digest)
+        self.known.add(prefix)
+        await self.bus.publish(TOPIC, f"new:{prefix:x}")
 
     def _new_key(
         self, client: Client, scopes: frozenset[str], expires_in: float | None,
@@ -271,8 +296,7 @@ class ApiKeyService:
             raise Conflict("the client is disabled")
         lifetime = None if old.expires_at is None else old.expires_at - old.created_at
         issued = self._new_key(client, old.scopes & client.scopes, lifetime, old.rate, old.id)
-        await self.store.rotate_key(old.id, now + overlap, issued.key,
-                                    keyformat.digest(issued.plaintext))
+        await self._inserted(issued, (old.id, now + overlap))
         await self.bus.publish(TOPIC, "key:" + old.id)
         await self.audit.write("apikey.rotate", actor=actor, subject=old.id,
                                successor=issued.key.id, overlap=overlap)
@@ -280,21 +304,40 @@ class ApiKeyService:
 
     async def bootstrap(self, *, if_absent: bool, actor: str) -> IssuedKey | None:
         """The admin client (created when absent) and a new ``authd:admin`` key; with
-        ``if_absent``, nothing when the admin client already exists."""
-        client = await self.store.client_by_name(ADMIN_CLIENT_NAME)
-        if client is not None and if_absent:
+        ``if_absent``, nothing when the admin client already exists.
+
+        Insert-or-get: the client and its first key are stored in one transaction
+        that does nothing when the name is taken, so pods starting together each
+        run ``bootstrap --if-absent`` and exactly one of them prints a key; the
+        others return None. Never a half-done bootstrap (a client without the key
+        that was to be shown) that a later ``--if-absent`` would take for done."""
+        client = _new_client(ADMIN_CLIENT_NAME, ADMIN_CLIENT_SCOPES,
+                             (self.settings.default_audience,), self.settings.api_key_token_ttl)
+        issued = self._new_key(client, frozenset({ADMIN_SCOPE}), None, None, None)
+        digest = keyformat.digest(issued.plaintext)
+        if await self.store.insert_client_with_key(client, issued.key, digest):
+            await self.audit.write("client.create", actor=actor, subject=client.id,
+                                   name=client.name, scopes=sorted(client.scopes))
+            await self.audit.write("apikey.create", actor=actor, subject=issued.key.id,
+                                   client_id=client.id, scopes=sorted(issued.key.scopes),
+                                   expires_at=None)
+            return issued
+        if if_absent:
             return None
-        if client is None:
-            client = await self.create_client(
-                ADMIN_CLIENT_NAME, scopes=ADMIN_CLIENT_SCOPES, actor=actor
-            )
-        return await self.create_key(client.id, scopes=frozenset({ADMIN_SCOPE}), actor=actor)
+        existing = await self.store.client_by_name(ADMIN_CLIENT_NAME)
+        if existing is None:  # clients are never deleted; only a broken store gets here
+            raise ClientNotFound("the admin client vanished during bootstrap")
+        return await self.create_key(existing.id, scopes=frozenset({ADMIN_SCOPE}), actor=actor)
 
     # ---- lifecycle -----------------------------------------------------------------
 
     async def _on_invalidate(self, payload: str) -> None:
         kind, _, ident = payload.partition(":")
-        if kind == "key":
+        if kind == "new":
+            # A key created on some replica: nothing cached can be stale because of it.
+            if ident and len(ident) <= 16 and all(c in "0123456789abcdef" for c in ident):
+                self.known.add(int(ident, 16))
+        elif kind == "key":
             self.cache.drop_key(ident)
         elif kind == "client":
             self.cache.drop_client(ident)
@@ -303,6 +346,8 @@ class ApiKeyService:
 
     async def start(self) -> None:
         await self.usage.start()
+        await self.known.start()
 
     async def close(self) -> None:
+        await self.known.close()
         await self.usage.close()

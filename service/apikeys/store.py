@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from service.apikeys.errors import ClientExists
 from service.apikeys.models import ApiKey, Client, VerifiedKey, join_scopes, split_scopes
 from service.config import Rate
-from service.store import Connection, Database, Row
+from service.store import Connection, Database, Row, UniqueViolation
 
 INSERT_CLIENT = (
     "INSERT INTO clients (id, name, scopes, audience, token_ttl, status, created_at, updated_at)"
     " VALUES ($1, $2, $3, $4, $5, 'active', $6, $6)"
 )
+# Both dialects: a taken name inserts nothing (and, on PostgreSQL, waits for a
+# concurrent insert of the same name to commit or roll back before deciding).
+INSERT_CLIENT_IF_ABSENT = INSERT_CLIENT + " ON CONFLICT (name) DO NOTHING"
 SELECT_CLIENT = "SELECT * FROM clients WHERE id = $1"
 SELECT_CLIENT_BY_NAME = "SELECT * FROM clients WHERE name = $1"
 LIST_CLIENTS = "SELECT * FROM clients ORDER BY created_at, id"
@@ -45,6 +49,8 @@ SELECT_BY_DIGEST = (
     " c.updated_at AS c_updated_at"
     " FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.digest = $1"
 )
+# Every replica's set of existing keys (known.py): 32 bytes a row, read in the background.
+ACTIVE_DIGESTS = "SELECT digest FROM api_keys WHERE status = 'active'"
 REVOKE_KEY = (
     "UPDATE api_keys SET status = 'revoked', revoked_at = $2 WHERE id = $1 AND status = 'active'"
 )
@@ -59,7 +65,14 @@ TOUCH_KEY = (
 
 
 class ApiKeyStore(Protocol):
-    async def insert_client(self, client: Client) -> None: ...
+    async def insert_client(self, client: Client) -> None:
+        """Store a new client; ClientExists when its name is taken."""
+        ...
+
+    async def insert_client_with_key(self, client: Client, key: ApiKey, digest: bytes) -> bool:
+        """Store a client and its first key together, or nothing (False) when a client
+        of that name exists: of concurrent callers with one name, exactly one wins."""
+        ...
 
     async def client(self, client_id: str) -> Client | None: ...
 
@@ -77,6 +90,8 @@ class ApiKeyStore(Protocol):
 
     async def by_digest(self, digest: bytes) -> VerifiedKey | None: ...
 
+    async def active_digests(self) -> list[bytes]: ...
+
     async def revoke_key(self, key_id: str, now: float) -> bool: ...
 
     async def rotate_key(
@@ -93,10 +108,19 @@ class SqlApiKeyStore:
         self._db = db
 
     async def insert_client(self, client: Client) -> None:
-        await self._db.execute(
-            INSERT_CLIENT, client.id, client.name, join_scopes(client.scopes),
-            " ".join(client.audiences), client.token_ttl, client.created_at,
-        )
+        try:
+            await _insert_client(self._db, INSERT_CLIENT, client)
+        except UniqueViolation as exc:
+            if "name" not in exc.columns:
+                raise
+            raise ClientExists("a client with this name exists") from None
+
+    async def insert_client_with_key(self, client: Client, key: ApiKey, digest: bytes) -> bool:
+        async with self._db.transaction() as tx:
+            if not await _insert_client(tx, INSERT_CLIENT_IF_ABSENT, client):
+                return False
+            await _insert_key(tx, key, digest)
+        return True
 
     async def client(self, client_id: str) -> Client | None:
         row = await self._db.fetchrow(SELECT_CLIENT, client_id)
@@ -134,6 +158,9 @@ class SqlApiKeyStore:
         )
         return VerifiedKey(key=_key(row), client=client)
 
+    async def active_digests(self) -> list[bytes]:
+        return [bytes(row["digest"]) for row in await self._db.fetch(ACTIVE_DIGESTS)]
+
     async def revoke_key(self, key_id: str, now: float) -> bool:
         return await self._db.execute(REVOKE_KEY, key_id, now) == 1
 
@@ -151,6 +178,13 @@ class SqlApiKeyStore:
         async with self._db.transaction() as tx:
             for key_id, at in batch:
                 await tx.execute(TOUCH_KEY, key_id, at)
+
+
+async def _insert_client(conn: Connection, sql: str, client: Client) -> int:
+    return await conn.execute(
+        sql, client.id, client.name, join_scopes(client.scopes),
+        " ".join(client.audiences), client.token_ttl, client.created_at,
+    )
 
 
 async def _insert_key(conn: Connection, key: ApiKey, digest: bytes) -> None:

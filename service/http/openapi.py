@@ -488,8 +488,11 @@ PATHS: dict[str, Schema] = {
     }},
     "/oauth/introspect": {"post": {
         "tags": ["public"], "summary": "token introspection (RFC 7662)",
-        "description": "Requires the `authd:introspect` scope.",
-        "security": ADMIN,
+        "description": "Requires the `authd:introspect` scope. The caller authenticates "
+                       "as a client (client_secret_basic, or client_id + client_secret "
+                       "in the form: RFC 7662 §2.1), or with a Bearer token or API key "
+                       "holding the scope.",
+        "security": [{"clientBasic": []}, {}, *ADMIN],
         "requestBody": {"required": True, "content": _content(_TOKEN_FORM_REVOKE, FORM)},
         "responses": {"200": _ok("the token's state", _ref("Introspection")),
                       **_oauth_errors()},

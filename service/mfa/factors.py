@@ -28,7 +28,7 @@ from service.errors import RateLimited
 from service.mfa import recovery, totp
 from service.mfa.errors import AlreadyEnrolled, InvalidCode, NotEnrolled
 from service.mfa.store import MfaStore, TotpRecord
-from service.ratelimit import FAILED_AUTH_LIMIT, RateLimiter
+from service.ratelimit import FAILED_LOGIN_LIMIT, RateLimiter
 from service.sessions.store import UserStore
 from service.signing.kek import Kek, SealError
 from service.store import Database
@@ -37,7 +37,7 @@ log = structlog.get_logger("authd.mfa")
 
 MFA_FAILED_RATE = Rate(5, 300.0)
 USER_LIMIT = "mfa_user"
-IP_LIMIT = FAILED_AUTH_LIMIT  # one failed-authentication budget per caller address
+IP_LIMIT = FAILED_LOGIN_LIMIT  # the address budget password logins spend too
 
 OTP = "otp"
 RECOVERY_CODE = "recovery_code"

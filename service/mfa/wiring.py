@@ -30,7 +30,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     factors = Factors(
         runtime.db, store, users, runtime.kek, runtime.limiter, runtime.audit,
         issuer_name=urlsplit(settings.issuer).hostname or "authd",
-        failed_rate=settings.failed_auth_rate, max_failures=settings.login_max_failures,
+        failed_rate=settings.failed_login_rate, max_failures=settings.login_max_failures,
         lockout_for=runtime.sessions.login.lockout_for,
     )
     login = LoginSecondFactor(store, factors, users, runtime.sessions.refresh,

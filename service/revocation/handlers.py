@@ -8,7 +8,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.apikeys.credentials import basic_credentials, header_api_key
-from service.errors import InvalidClient, InvalidRequest
+from service.apikeys.models import VerifiedKey
+from service.errors import InsufficientScope, InvalidClient, InvalidRequest
+from service.http.auth import authenticate, bearer_token, require_scope
 from service.http.context import client_ip, runtime_of
 from service.http.requests import read_form, whole_number
 from service.http.responses import NO_STORE, json_response
@@ -16,6 +18,7 @@ from service.http.responses import NO_STORE, json_response
 # Hundreds of verifiers poll the same URL every few seconds: a shared cache may answer
 # for one second, which bounds the staleness it adds.
 FEED_CACHE = {"Cache-Control": "public, max-age=1"}
+INTROSPECT_SCOPE = "authd:introspect"
 
 
 async def revocation_feed(request: Request) -> Response:
@@ -29,14 +32,16 @@ async def revocation_feed(request: Request) -> Response:
     return json_response(feed.as_dict(), headers=FEED_CACHE)
 
 
-async def _authenticate_optional_client(request: Request, form: dict[str, str]) -> str | None:
-    """RFC 7009 §2.1 client authentication, optional here: the login client is public
-    (an app cannot keep a secret), so possession of a token is what authorises its
-    revocation. A request that does present client credentials — Basic, an API key
-    header or ``client_secret`` — must present valid ones, read and checked as the
-    token endpoints do (a failure spends the caller's failed-authentication budget),
-    or it is refused with 401. Another Authorization scheme is not client
-    authentication and is ignored."""
+async def _authenticate_client(
+    request: Request, form: dict[str, str], *, grant: str
+) -> VerifiedKey | None:
+    """RFC 6749 §2.3.1 client authentication by API key, as the token endpoints read
+    it: HTTP Basic ``client_id:client_secret`` (``client_secret_basic``), ``client_secret``
+    in the form (``client_secret_post``), or the key in ``X-API-Key`` /
+    ``Authorization: ApiKey``. None when no client credential is presented (another
+    Authorization scheme is not client authentication). Presented credentials must be
+    valid: a failure spends the caller's failed-attempt budget (the exchange's own
+    check) and is 401 ``invalid_client`` with the challenge of the scheme used."""
     runtime = runtime_of(request)
     for name in ("authorization", "x-api-key"):
         if len(request.headers.getlist(name)) > 1:
@@ -67,8 +72,8 @@ async def _authenticate_optional_client(request: Request, form: dict[str, str]) 
             unverified_key = header_api_key(x_api_key, api_key_auth)
         if exchange is None:
             raise InvalidClient("client authentication is not available")
-        verified = await exchange.authenticate(
-            unverified_key, ip=client_ip(request), grant="revoke", client_id=claimed_client
+        verified: VerifiedKey = await exchange.authenticate(
+            unverified_key, ip=client_ip(request), grant=grant, client_id=claimed_client
         )
     except InvalidClient as exc:
         # RFC 6749 §5.2: the challenge names the scheme the client used.
@@ -77,7 +82,22 @@ async def _authenticate_optional_client(request: Request, form: dict[str, str]) 
         else:
             exc.headers["WWW-Authenticate"] = 'ApiKey realm="authd"'
         raise
-    return str(verified.client.id)
+    return verified
+
+
+async def _introspection_caller_scopes(request: Request, form: dict[str, str]) -> frozenset[str]:
+    """RFC 7662 §2.1: the caller authenticates as a client (as openid-client, Authlib,
+    Spring's introspector and the gateways do) or with a Bearer access token; either
+    way its scopes decide. A client's scopes are its key's, within the client's."""
+    if bearer_token(request) is not None:
+        if form.get("client_secret"):
+            raise InvalidRequest("use one client authentication method, not two")
+        return (await authenticate(request)).scopes
+    verified = await _authenticate_client(request, form, grant="introspect")
+    if verified is None:
+        raise InvalidClient("authenticate as a client (Basic or client_secret) "
+                            "or with a Bearer token")
+    return verified.key.scopes & verified.client.scopes
 
 
 def _token_param(form: dict[str, str]) -> str:
@@ -97,29 +117,28 @@ async def oauth_revoke(request: Request) -> Response:
     runtime = runtime_of(request)
     form = await read_form(request)
     token = _token_param(form)
-    client = await _authenticate_optional_client(request, form)
+    # RFC 7009 §2.1, client authentication optional here: the login client is public
+    # (an app cannot keep a secret), so possession of a token authorises its revocation.
+    client = await _authenticate_client(request, form, grant="revoke")
     kind = await runtime.inspector.revoke(token)
     if kind is not None:
-        runtime.audit.record("token.revoke", "ok", actor=client, ip=client_ip(request),
-                             token_type=kind)
+        runtime.audit.record("token.revoke", "ok", ip=client_ip(request), token_type=kind,
+                             actor=None if client is None else client.client.id)
     return Response(b"", 200, NO_STORE)
 
 
 async def oauth_introspect(request: Request) -> Response:
     """RFC 7662 for callers holding ``authd:introspect``."""
-    from service.http.auth import require_scope
-
     runtime = runtime_of(request)
-    await require_scope(request, "authd:introspect")
     form = await read_form(request)
+    if INTROSPECT_SCOPE not in await _introspection_caller_scopes(request, form):
+        raise InsufficientScope(INTROSPECT_SCOPE)
     token = _token_param(form)
     return json_response(await runtime.inspector.introspect(token))
 
 
 async def admin_revoke_subject(request: Request) -> Response:
     """``POST /admin/subjects/{sub}/revoke``: everything of ``sub`` issued before now."""
-    from service.http.auth import require_scope
-
     runtime = runtime_of(request)
     principal = await require_scope(request, "authd:admin")
     sub = request.path_params["sub"]

@@ -20,7 +20,7 @@ from service.audit.log import AuditLog
 from service.config import Rate
 from service.errors import RateLimited
 from service.observability.metrics import LOGIN_ATTEMPTS
-from service.ratelimit import FAILED_AUTH_LIMIT, RateLimiter
+from service.ratelimit import FAILED_LOGIN_LIMIT, RateLimiter
 from service.sessions.errors import InvalidCredentials
 from service.sessions.passwords import PasswordHasher, normalise_email, normalise_password
 from service.sessions.refresh import RefreshService, SessionTokens
@@ -89,7 +89,7 @@ class LoginService:
         email = normalise_email(unverified_email)
         account = hashlib.sha256(email.encode()).hexdigest()[:32]
         agent = (user_agent or "")[:MAX_USER_AGENT]
-        for limit, subject in ((FAILED_AUTH_LIMIT, ip), ("login_account", account)):
+        for limit, subject in ((FAILED_LOGIN_LIMIT, ip), ("login_account", account)):
             wait = self._limiter.blocked(limit, subject, self._failed_rate)
             if wait is not None:
                 LOGIN_ATTEMPTS.labels("rate_limited").inc()
@@ -132,7 +132,7 @@ class LoginService:
 
     async def _failed(self, user: User | None, result: str, account: str, ip: str,
                       agent: str, now: float) -> None:
-        await self._limiter.hit(FAILED_AUTH_LIMIT, ip, self._failed_rate)
+        await self._limiter.hit(FAILED_LOGIN_LIMIT, ip, self._failed_rate)
         await self._limiter.hit("login_account", account, self._failed_rate)
         self._audit.record("login", result, subject=user.id if user else None, ip=ip,
                            user_agent=agent, account=account)

@@ -37,7 +37,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     )
     login = LoginService(
         users, hasher, refresh, runtime.limiter, runtime.audit,
-        failed_rate=settings.failed_auth_rate,
+        failed_rate=settings.failed_login_rate,
         max_failures=settings.login_max_failures, lockout=settings.login_lockout,
         password_max_bytes=settings.password_max_bytes,
     )

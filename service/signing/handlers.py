@@ -76,10 +76,16 @@ def metadata_document(issuer: str) -> dict[str, Any]:
         "grant_types_supported": token_endpoint.grant_types,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        # Revocation: a public client (the login app) may revoke its own tokens with
+        # no client authentication (RFC 7009 §2.1), hence "none".
         "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "none"
+        ],
+        # Introspection also takes a Bearer access token holding authd:introspect;
+        # RFC 8414 lists client authentication methods only, so it is not named here.
+        "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post"
         ],
-        "introspection_endpoint_auth_methods_supported": ["bearer"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["authd:admin", "authd:introspect"],
     }

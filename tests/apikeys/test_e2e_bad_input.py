@@ -50,7 +50,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         "AUTHD_REDIS_PREFIX": f"authd-test:{keyformat.new_id('', 8)}:",
         "AUTHD_KEK": new_kek(),
         # Every refusal here comes from one address; the per-IP limit has its own test.
-        "AUTHD_FAILED_AUTH_RATE": "100000/m",
+        "AUTHD_FAILED_LOGIN_RATE": "100000/m",
+        "AUTHD_FAILED_API_KEY_RATE": "100000/m",
     }
     log = Path(tmp_path_factory.mktemp("bad")) / "server.log"
     server = Server(env=env, port=free_port(), log_path=log)

@@ -177,15 +177,17 @@ def test_key_rate_limit_answers_429_with_retry_after(
 def test_failed_attempts_from_one_address_are_limited(
     start_server: StartServer, server_env: dict[str, str]
 ) -> None:
-    """After the allowed number of failures, even a good key from that address gets 429."""
-    server = start_server({**server_env, "AUTHD_FAILED_AUTH_RATE": "3/m"})
+    """After the allowed number of failures a failing key from that address gets 429
+    with Retry-After, while a good key from it is still served."""
+    server = start_server({**server_env, "AUTHD_FAILED_API_KEY_RATE": "3/m"})
     server.wait_ready()
     _, _, key = _client_and_key(server)
     bad = key[:-1] + ("A" if key[-1] != "A" else "B")
     assert [_v1(server, bad).status_code for _ in range(3)] == [401, 401, 401]
-    limited = _v1(server, key)
+    limited = _v1(server, bad)
     assert limited.status_code == 429
     assert "retry-after" in limited.headers
+    assert _v1(server, key).status_code == 200
 
 
 def test_rotation_keeps_the_old_key_during_the_overlap(

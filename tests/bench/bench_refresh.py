@@ -133,7 +133,7 @@ async def start_server(extra_env: dict[str, str], workers: int, log: Path) -> Se
         "AUTHD_REDIS_PREFIX": f"authd-bench:{os.getpid()}:",
         "AUTHD_KEK": new_kek(),
         "AUTHD_LOG_LEVEL": "warning",
-        "AUTHD_FAILED_AUTH_RATE": "1000000/m",
+        "AUTHD_FAILED_LOGIN_RATE": "1000000/m",
         **extra_env,
     }
     server = Server(env=env, port=free_port(), log_path=log, workers=workers)

@@ -57,7 +57,7 @@ async def audited_login_ips(database_url: str, expected: int) -> list[str]:
 @pytest.fixture
 def proxied_server(server_env: dict[str, str], start_server: Callable[..., Server]) -> Server:
     return start_server({**server_env, "AUTHD_TRUSTED_PROXIES": f"{TRUSTED}/32",
-                         "AUTHD_FAILED_AUTH_RATE": "3/m"})
+                         "AUTHD_FAILED_LOGIN_RATE": "3/m"})
 
 
 async def test_forwarded_for_from_an_untrusted_peer_is_ignored(proxied_server: Server) -> None:

@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         "AUTHD_REDIS_PREFIX": f"authd-fuzz:{RUN_ID}:",
         "AUTHD_KEK": new_kek(),
         # The fuzzer sends thousands of failing credentials from one address.
-        "AUTHD_FAILED_AUTH_RATE": "100000/m",
+        "AUTHD_FAILED_LOGIN_RATE": "100000/m",
+        "AUTHD_FAILED_API_KEY_RATE": "100000/m",
         "AUTHD_API_KEY_DEFAULT_RATE": "100000/m",
         # The MFA pass's user token must outlive a long run.
         "AUTHD_ACCESS_TOKEN_TTL": "86400",

@@ -158,8 +158,9 @@ def test_oauth_revoke_client_authentication_reads_and_counts_like_the_token_endp
 ) -> None:
     """Presented client credentials must be valid: good Basic is accepted, a bad one is
     401 with a Basic challenge (an API key header gets an ApiKey challenge), two
-    differing keys are 400, and failures spend the address's failed-auth budget."""
-    server = start_server({**server_env, "AUTHD_FAILED_AUTH_RATE": "3/m"})
+    differing keys are 400, and failures spend the address's API-key budget, after
+    which a failing credential is 429 and the valid one is still served."""
+    server = start_server({**server_env, "AUTHD_FAILED_API_KEY_RATE": "3/m"})
     created = json.loads(server.cli(["--json", "clients", "create", "app", "--scope",
                                      "read"]).stdout)
     key = json.loads(server.cli(["--json", "apikeys", "create", "--client",
@@ -181,5 +182,7 @@ def test_oauth_revoke_client_authentication_reads_and_counts_like_the_token_endp
         assert bad_header.headers["www-authenticate"].startswith("ApiKey ")
         assert client.post("/oauth/revoke", data={"token": "junk", "client_id": created["id"],
                                                   "client_secret": wrong}).status_code == 401
-        over = client.post("/oauth/revoke", data={"token": "junk"}, auth=(created["id"], key))
+        over = client.post("/oauth/revoke", data={"token": "junk"}, auth=(created["id"], wrong))
+        served = client.post("/oauth/revoke", data={"token": "junk"}, auth=(created["id"], key))
     assert over.status_code == 429, over.text
+    assert served.status_code == 200, served.text

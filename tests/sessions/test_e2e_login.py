@@ -13,7 +13,7 @@ import httpx
 from tests.sessions.helpers import PASSWORD, create_user, fetchval, login
 from tests.support.servers import Server
 
-NO_LIMITS = {"AUTHD_LOGIN_MAX_FAILURES": "1000", "AUTHD_FAILED_AUTH_RATE": "100000/m"}
+NO_LIMITS = {"AUTHD_LOGIN_MAX_FAILURES": "1000", "AUTHD_FAILED_LOGIN_RATE": "100000/m"}
 
 
 def test_unknown_email_and_wrong_password_cost_the_same_and_answer_the_same(
@@ -48,7 +48,7 @@ def test_lockout_answers_like_a_wrong_password_and_the_operator_sees_it(
     """After the configured failures even the right password is refused with the same
     answer; the CLI shows the lock and ``users unlock`` lifts it."""
     server = start_server({**server_env, "AUTHD_LOGIN_MAX_FAILURES": "3",
-                           "AUTHD_FAILED_AUTH_RATE": "1000/m"})
+                           "AUTHD_FAILED_LOGIN_RATE": "1000/m"})
     created = create_user(server, "lock@example.com")
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         wrong = [client.post("/v1/login", json={"email": "lock@example.com",
@@ -66,8 +66,8 @@ def test_lockout_answers_like_a_wrong_password_and_the_operator_sees_it(
 def test_failed_logins_from_one_ip_are_rate_limited(
     server_env: dict[str, str], start_server: Callable[..., Server]
 ) -> None:
-    """Past AUTHD_FAILED_AUTH_RATE failures an IP gets 429 with Retry-After."""
-    server = start_server({**server_env, "AUTHD_FAILED_AUTH_RATE": "5/m",
+    """Past AUTHD_FAILED_LOGIN_RATE failures an IP gets 429 with Retry-After."""
+    server = start_server({**server_env, "AUTHD_FAILED_LOGIN_RATE": "5/m",
                            "AUTHD_LOGIN_MAX_FAILURES": "1000"})
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         statuses = [client.post("/v1/login", json={"email": f"u{n}@example.com",

@@ -144,7 +144,8 @@ def start_authd(server_env: dict[str, str], tmp_path: Path) -> Iterator[StartAut
             "AUTHD_ISSUER": f"http://127.0.0.1:{port}",
             "AUTHD_DEFAULT_AUDIENCE": AUDIENCE,
             "AUTHD_API_KEY_DEFAULT_RATE": "100000/s",
-            "AUTHD_FAILED_AUTH_RATE": "100000/m",
+            "AUTHD_FAILED_LOGIN_RATE": "100000/m",
+            "AUTHD_FAILED_API_KEY_RATE": "100000/m",
             **extra_env,
         }
         server = Server(env=env, port=port, log_path=tmp_path / f"authd-{len(started)}.log")
