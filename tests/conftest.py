@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from service.store import Database, open_database
 from service.store.migrate import migrate
+from tests.support.browser import browser, browser_context  # noqa: F401 (fixtures)
 from tests.support.databases import (
     ADMIN_URL,
     REDIS_URL,
