@@ -110,7 +110,20 @@ ensure_chromium() {
   [ -x /usr/bin/chromium ] || { say "/usr/bin/chromium is missing after installing chromium"; return 1; }
 }
 
+# The interop tests (tests/support/node.py) run standard node clients (openid-client,
+# jose), pinned in tests/support/node/package-lock.json and installed there by npm ci.
+ensure_node() {
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    say "node $(node --version) and npm are there"; return 0
+  fi
+  say "installing nodejs and npm (Debian's packages, for the interop tests)"
+  apt_install nodejs npm
+  command -v node >/dev/null && command -v npm >/dev/null \
+    || { say "node or npm is missing after installing nodejs npm"; return 1; }
+}
+
 ensure_postgres
 ensure_redis
 ensure_promtool
 ensure_chromium
+ensure_node

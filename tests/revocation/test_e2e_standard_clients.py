@@ -1,6 +1,7 @@
 """/oauth/introspect and /oauth/revoke as standard OAuth clients call them (RFC 7662
-§2.1, RFC 7009 §2.1): Authlib's OAuth2Session, unmodified, authenticating as a client
-with ``client_secret_basic`` or ``client_secret_post`` against a real server."""
+§2.1, RFC 7009 §2.1): Authlib's OAuth2Session (Python) and openid-client (node),
+unmodified, authenticating as a client with ``client_secret_basic`` or
+``client_secret_post`` against a real server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
 
+from tests.support.node import run_script
 from tests.support.servers import Server
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +52,18 @@ def test_authlib_fetches_introspects_and_revokes_as_a_client(server: Server, met
         after = oauth.introspect_token(f"{base}/oauth/introspect",
                                        token=token["access_token"], timeout=30)
     assert after.json() == {"active": False}
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_openid_client_discovers_introspects_and_revokes(server: Server, method: str) -> None:
+    """node openid-client finds the endpoints in the RFC 8414 metadata, gets a token,
+    introspects it (active), revokes it and introspects it again (inactive)."""
+    client_id, secret = _client_with_key(server, "node-gateway", "authd:introspect read")
+    seen = run_script("openid_client_introspect.mjs", server.base_url, client_id, secret,
+                      method)
+    assert seen["before"]["active"] is True
+    assert (seen["before"]["client_id"], seen["before"]["scope"]) == (client_id, "read")
+    assert seen["after"] == {"active": False}
 
 
 def test_a_bad_client_secret_is_invalid_client_and_spends_the_budget(server: Server) -> None:
