@@ -46,6 +46,15 @@ def _ok(description: str, schema: Schema | None = None, media: str = JSON,
     return response
 
 
+# The CSRF rule of service/http/csrf.py, as a client developer needs to know it.
+_COOKIE_RULE = (
+    "A request whose only credential is the `authd_refresh` cookie must send an "
+    "`application/json` body (`{}` will do) and an `Origin` (or `Referer`) that is the "
+    "issuer's origin or one of `AUTHD_CORS_ORIGINS`; otherwise it is refused with 403 "
+    "`cross_site_request` and changes nothing."
+)
+
+
 def _problems(*, unavailable: bool = True) -> Schema:
     """Every client error of a non-OAuth path, and 503 when storage is down."""
     responses: Schema = {
@@ -469,11 +478,13 @@ PATHS: dict[str, Schema] = {
         body=_CODE_ONLY)},
     "/v1/refresh": {"post": {
         "tags": ["public"], "summary": "rotate a refresh token (body or cookie)",
+        "description": _COOKIE_RULE,
         "requestBody": {"required": False, "content": _content(_REFRESH_BODY)},
         "responses": {"200": _TOKEN_OK, **_problems()},
     }},
     "/v1/logout": {"post": {
         "tags": ["public"], "summary": "revoke the session of a refresh or access token",
+        "description": _COOKIE_RULE,
         "security": [{}, {"bearerAuth": []}],
         "requestBody": {"required": False, "content": _content(_REFRESH_BODY)},
         "responses": {"204": {"description": "the session is revoked (or was unknown)"},

@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         "AUTHD_API_KEY_DEFAULT_RATE": "100000/m",
         # The MFA pass's user token must outlive a long run.
         "AUTHD_ACCESS_TOKEN_TTL": "86400",
+        # Every request passes the CORS dispatcher, as in a deployment with a SPA.
+        "AUTHD_CORS_ORIGINS": "https://app.example.com",
     }
     server = Server(env=env, port=free_port(), log_path=workdir / "server.log")
     try:
