@@ -10,7 +10,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PY="$REPO/.venv/bin/python"
-BENCH="${BENCH:-exchange jwks refresh login_jwks verifier}"
+BENCH="${BENCH:-exchange cors jwks refresh login_jwks verifier}"
 DURATION="${DURATION:-10}"
 OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
 
@@ -23,6 +23,16 @@ for name in $BENCH; do
     exchange)
       section "API-key exchange (DESIGN §7), 1 and 2 workers, beside the peer"
       DURATION="$DURATION" bash "$HERE/bench_exchange.sh" 2>"$OUT/exchange.err" | tee "$OUT/exchange.txt" ;;
+    cors)
+      # With AUTHD_CORS_ORIGINS unset the app is not wrapped at all; set, a token
+      # request pays one dictionary miss (service/http/cors.py). Same key, same run.
+      section "API-key exchange, one worker, AUTHD_CORS_ORIGINS unset vs set"
+      for origins in unset https://app.example.com; do
+        value="$origins"; [[ "$value" == unset ]] && value=""
+        line="$(AUTHD_CORS_ORIGINS="$value" WORKERS=1 PEER=0 DURATION="$DURATION" \
+          bash "$HERE/bench_exchange.sh" 2>>"$OUT/cors.err" | grep '^authd 1w')"
+        echo "AUTHD_CORS_ORIGINS=$origins: $line"
+      done | tee "$OUT/cors.txt" ;;
     jwks)
       section "JWKS on one worker vs the exchange"
       bash "$HERE/bench_jwks.sh" --duration "$DURATION" 2>"$OUT/jwks.err" | tee "$OUT/jwks.txt" ;;
