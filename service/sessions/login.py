@@ -85,6 +85,32 @@ class LoginService:
 
     async def login(self, unverified_email: str, unverified_password: str, *, ip: str,
                     user_agent: str | None) -> SessionTokens | MfaChallenge:
+        agent = (user_agent or "")[:MAX_USER_AGENT]
+        user = await self.verify_password(unverified_email, unverified_password, ip=ip,
+                                          user_agent=agent)
+        challenge = None if self.second_factor is None else (
+            await self.second_factor.after_password(user.id, ip=ip, user_agent=agent))
+        if challenge is not None:
+            self._audit.record("login", "mfa_required", subject=user.id, ip=ip,
+                               user_agent=agent)
+            return challenge
+        await self._reset(user)
+        tokens = await self._refresh.start_family(user.id)
+        self._audit.record("login", "ok", subject=user.id, ip=ip, user_agent=agent,
+                           sid=tokens.sid, amr="pwd")
+        if self.second_factor is not None:
+            await self.second_factor.logged_in(user.id, ip=ip, user_agent=agent, amr="pwd",
+                                               sid=tokens.sid)
+        return tokens
+
+    async def verify_password(self, unverified_email: str, unverified_password: str, *,
+                              ip: str, user_agent: str | None) -> User:
+        """The user whose password this is, with every budget, lockout and audit rule
+        of the login; InvalidCredentials otherwise. No token is issued: the operator
+        console (service/console) signs in with this and a TOTP code.
+
+        The failure count is not reset here: a caller who holds the password must not
+        clear the lockout between code guesses, so the second factor resets it."""
         password = normalise_password(unverified_password, self._max_bytes)
         email = normalise_email(unverified_email)
         account = hashlib.sha256(email.encode()).hexdigest()[:32]
@@ -113,22 +139,8 @@ class LoginService:
         if user is None or result != "ok":
             await self._failed(user, result, account, ip, agent, now)
             raise InvalidCredentials()
-        challenge = None if self.second_factor is None else (
-            await self.second_factor.after_password(user.id, ip=ip, user_agent=agent))
-        # With a second factor to come, the failure count is not reset yet: a caller
-        # who holds the password must not clear the lockout between code guesses.
-        await self._succeeded(user, password, now, reset=challenge is None)
-        if challenge is not None:
-            self._audit.record("login", "mfa_required", subject=user.id, ip=ip,
-                               user_agent=agent)
-            return challenge
-        tokens = await self._refresh.start_family(user.id)
-        self._audit.record("login", "ok", subject=user.id, ip=ip, user_agent=agent,
-                           sid=tokens.sid, amr="pwd")
-        if self.second_factor is not None:
-            await self.second_factor.logged_in(user.id, ip=ip, user_agent=agent, amr="pwd",
-                                               sid=tokens.sid)
-        return tokens
+        await self._succeeded(user, password, now)
+        return user
 
     async def _failed(self, user: User | None, result: str, account: str, ip: str,
                       agent: str, now: float) -> None:
@@ -149,10 +161,11 @@ class LoginService:
             self._audit.record("user.locked", "ok", subject=user.id, ip=ip,
                                failures=failures, locked_until=until)
 
-    async def _succeeded(self, user: User, password: str, now: float, *,
-                         reset: bool = True) -> None:
-        if reset and (user.failed_logins or user.status == "locked"):
-            await self._users.reset_failures(user.id, now)
+    async def _reset(self, user: User) -> None:
+        if user.failed_logins or user.status == "locked":
+            await self._users.reset_failures(user.id, time.time())
+
+    async def _succeeded(self, user: User, password: str, now: float) -> None:
         if self._hasher.needs_rehash(user.password_hash):
             # Parameters changed since this hash was made: upgrade it now that the
             # plain password is at hand (the only moment it ever is).
