@@ -290,6 +290,10 @@ class Settings:
     log_format: str = "console"
     log_level: str = "info"
     anomaly_policy: str = "log"
+    # The operator console (issue 18, docs/console.md).
+    console_idle_timeout: float = 900.0
+    console_absolute_timeout: float = 8 * 3600.0
+    admin_listen: tuple[str, int] | None = None
 
     def __repr__(self) -> str:
         """Every field, with the password of a database or Redis URL masked (the
@@ -392,6 +396,10 @@ class Settings:
         read("AUTHD_LOG_FORMAT", "log_format", _choice("json", "console"))
         read("AUTHD_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"))
         read("AUTHD_ANOMALY_POLICY", "anomaly_policy", _choice("log", "step_up", "deny"))
+        read("AUTHD_CONSOLE_IDLE_TIMEOUT", "console_idle_timeout", _duration_between(10, 86400))
+        read("AUTHD_CONSOLE_ABSOLUTE_TIMEOUT", "console_absolute_timeout",
+             _duration_between(60, 7 * 86400))
+        read("AUTHD_ADMIN_LISTEN", "admin_listen", _host_port)
 
         if "issuer" not in values:
             scheme = "https" if "tls_cert_file" in values else "http"
@@ -432,8 +440,25 @@ class Settings:
                 "AUTHD_KEK", "a database is configured, so a KEK must be given "
                 "(AUTHD_KEK or AUTHD_KEK_FILE); only the embedded default generates one"
             )
+        if self.console_idle_timeout > self.console_absolute_timeout:
+            raise ConfigError("AUTHD_CONSOLE_IDLE_TIMEOUT",
+                              "must not be longer than AUTHD_CONSOLE_ABSOLUTE_TIMEOUT")
+        if self.admin_listen is not None and self.admin_listen[1] == self.port:
+            raise ConfigError("AUTHD_ADMIN_LISTEN", "must use another port than the public one")
         if self.refresh_reuse_grace >= self.access_token_ttl:
             raise ConfigError("AUTHD_REFRESH_REUSE_GRACE", "must be shorter than the access TTL")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9000`` for IPv6) of a listener of its own."""
+    host, sep, port = text.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isascii() or not port.isdigit():
+        raise ValueError("expected host:port, such as 127.0.0.1:9000")
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise ValueError("the port must be from 1 to 65535")
+    return host, number
 
 
 def _redis_prefix(text: str) -> str:
