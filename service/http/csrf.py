@@ -30,15 +30,19 @@ def require_allowed_page(request: Request, allowed_origins: frozenset[str]) -> N
     """Raise CrossSiteRequest unless ``request`` is JSON from an allowed origin."""
     if media_type(request) != JSON:
         raise CrossSiteRequest(
-            f"a request authenticated by the refresh cookie must send an {JSON} body")
+            f"a request authenticated by the refresh cookie must send an {JSON} body",
+            log_detail="refresh cookie without a JSON body")
     unverified_origin = request_origin(request)
     if unverified_origin is None:
         raise CrossSiteRequest(
             "a request authenticated by the refresh cookie must carry an Origin "
-            "(or Referer) header")
+            "(or Referer) header", log_detail="refresh cookie without Origin or Referer")
     if unverified_origin not in allowed_origins:
+        # The origin is logged as serialized above (scheme://host[:port] or "null"),
+        # never as the raw header: it is the caller's text.
         raise CrossSiteRequest(
-            "the refresh cookie is accepted only from the issuer's origin or an allowed one")
+            "the refresh cookie is accepted only from the issuer's origin or an allowed one",
+            log_detail=f"refresh cookie from origin {unverified_origin}")
 
 
 def request_origin(request: Request) -> str | None:

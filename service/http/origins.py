@@ -9,9 +9,13 @@ and ``https://app.example.com`` are the same origin and nothing else is.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A DNS name or IPv4 address (letters, digits, dots, hyphens; underscores, which
+# browsers accept), or an IPv6 literal's inside: nothing a log line could trip on.
+_HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+")
 
 
 def serialize_origin(url: str, *, whole_url: bool = False) -> str:
@@ -32,8 +36,8 @@ def serialize_origin(url: str, *, whole_url: bool = False) -> str:
     if not whole_url and (parts.path or parts.query or parts.fragment or url.endswith(("?", "#"))):
         raise ValueError("an origin is scheme://host[:port], with no path, query or fragment")
     host = (parts.hostname or "").lower()
-    if not host:
-        raise ValueError("an origin needs a host")
+    if not _HOST.fullmatch(host):
+        raise ValueError("an origin needs a host name or address")
     try:
         port = parts.port
     except ValueError:

@@ -99,7 +99,9 @@ def test_a_whole_url_gives_its_origin() -> None:
 
 
 @pytest.mark.parametrize("text", ["null", "file:///etc/passwd", "https://", "https://a.b/path",
-                                  "https://u:p@a.b", "https://a.b:x"])
+                                  "https://u:p@a.b", "https://a.b:x", "https://a\"<x>.com",
+                                  "https://a b.com"])
 def test_what_is_no_origin_gives_none(text: str) -> None:
-    """Opaque origins, other schemes, paths, user info and bad ports are no origin."""
+    """Opaque origins, other schemes, paths, user info, bad ports and hosts with
+    characters no host name has are no origin."""
     assert origin_or_none(text) is None
