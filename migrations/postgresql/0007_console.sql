@@ -11,7 +11,8 @@ CREATE TABLE user_roles (
 -- Server-side console sessions. The browser holds only the opaque id; the row is keyed
 -- by its SHA-256 digest, so a database reader cannot take over a session.
 -- stage: 'totp' (password checked, code pending), 'enrol' (admin without MFA, must
--- enrol first), 'active' (signed in).
+-- enrol first), 'active' (signed in). flash_sealed: a new API key between the POST that
+-- made it and the one page that shows it, sealed under the KEK; cleared when shown.
 CREATE TABLE console_sessions (
     digest        bytea PRIMARY KEY,
     user_id       text NOT NULL REFERENCES users (id),
@@ -19,7 +20,8 @@ CREATE TABLE console_sessions (
     created_at    double precision NOT NULL,
     last_seen_at  double precision NOT NULL,
     fresh_mfa_at  double precision,
-    ended_at      double precision
+    ended_at      double precision,
+    flash_sealed  bytea
 );
 CREATE INDEX console_sessions_user_idx ON console_sessions (user_id);
 CREATE INDEX console_sessions_created_idx ON console_sessions (created_at);
