@@ -16,24 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import structlog
+from authd_verifier import TokenExpired, VerificationError, VerificationKey, Verifier
+from authd_verifier.claims import ANY_AUDIENCE
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.errors import InvalidToken
 from service.observability.metrics import ACTIVE_KEY_AGE, SIGNING_KEYS
 from service.signing.errors import KeyUnsealable, NoActiveKey
 from service.signing.kek import Kek
-from service.signing.keys import ALG, PUBLIC_MEMBERS, open_private, public_key_from_jwk
+from service.signing.keys import ALG, PUBLIC_MEMBERS, open_private
 from service.signing.store import SigningKeyRecord, SigningKeyStore
 
 log = structlog.get_logger("authd.signing")
 
 # One named leeway for exp / nbf / iat, for clocks a little apart (RFC 7519 §4.1.4).
 LEEWAY_SECONDS = 30
-# RFC 9068 §2.1: "at+jwt"; §4 lets verifiers accept the full media type as well.
-ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
-REQUIRED_CLAIMS = ["iss", "sub", "exp", "iat", "jti"]
 _STATE_ORDER = {"active": 0, "next": 1, "retired": 2}
 ALL_STATES = ("next", "active", "retired", "revoked", "gone")
 
@@ -66,7 +64,13 @@ class KeyRing:
         self._lock = asyncio.Lock()
         self._fingerprint: tuple[int, float] | None = None
         self._private: dict[str, rsa.RSAPrivateKey] = {}
-        self._verifying: dict[str, rsa.RSAPublicKey] = {}
+        self._verifying: dict[str, VerificationKey] = {}
+        # Tokens are checked against the wall clock, as they were issued by it;
+        # ``clock`` only dates the key-age gauge.
+        self._verifier = Verifier(
+            keys=self, issuer=issuer, audience=ANY_AUDIENCE, algorithms=(ALG,),
+            leeway=LEEWAY_SECONDS,
+        )
         self.records: tuple[SigningKeyRecord, ...] = ()
         self.active: ActiveKey | None = None
         self.jwks_body: bytes = b'{"keys":[]}'
@@ -136,13 +140,13 @@ class KeyRing:
             key=lambda r: (_STATE_ORDER[r.state], -r.created_at),
         )
         jwks: list[dict[str, Any]] = []
-        verifying: dict[str, rsa.RSAPublicKey] = {}
+        verifying: dict[str, VerificationKey] = {}
         for record in published:
             jwk = json.loads(record.public_jwk)
             jwk = {name: jwk[name] for name in PUBLIC_MEMBERS if name in jwk}
             jwk["kid"] = record.kid
             jwks.append(jwk)
-            verifying[record.kid] = public_key_from_jwk(jwk)
+            verifying[record.kid] = VerificationKey.from_jwk(jwk)
         active_record = next((r for r in records if r.state == "active"), None)
         active = None
         if active_record is not None and active_record.kid in private:
@@ -197,41 +201,29 @@ class KeyRing:
         if self.active is None:
             raise NoActiveKey()
 
+    def get_key(self, kid: str) -> VerificationKey | None:
+        """The published, non-revoked key ``kid`` (the verifier's key source)."""
+        return self._verifying.get(kid)
+
     def verify(self, unverified_token: str) -> dict[str, Any]:
         """The claims of an access token this deployment signed (RFC 9068 §4).
 
-        Checks: RS256 only (pinned, whatever the header says), a published
-        non-revoked kid, ``typ`` at+jwt, the signature, ``iss``, ``exp`` / ``nbf`` /
-        ``iat`` within LEEWAY_SECONDS. The audience is the caller's to check; the
-        denylist is the revocation service's.
+        The checks are authd-verifier's, the parser downstream services run, so that
+        authd never accepts a token string they refuse (a padded signature, duplicate
+        JSON members, a header supplying its own key, ...): canonical base64url and
+        JSON, ``typ`` at+jwt, an algorithm both allowed and announced by the
+        published, non-revoked key the ``kid`` names, the signature, ``iss``, typed
+        ``exp`` / ``nbf`` / ``iat`` within LEEWAY_SECONDS. Any audience is accepted:
+        it is the resource server's to check (RFC 7662 §2.2); the denylist is the
+        revocation service's.
         """
         try:
-            header = jwt.get_unverified_header(unverified_token)
-        except jwt.PyJWTError:
-            raise InvalidToken("the token is malformed") from None
-        typ = header.get("typ")
-        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
-            raise InvalidToken("the token is not an access token")
-        if header.get("alg") != ALG:
-            raise InvalidToken("the token is not signed with RS256")
-        kid = header.get("kid")
-        key = self._verifying.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise InvalidToken("the token's signing key is unknown or revoked")
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                unverified_token,
-                key,
-                algorithms=[ALG],
-                issuer=self._issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": REQUIRED_CLAIMS, "verify_aud": False},
-            )
-        except jwt.ExpiredSignatureError:
+            return dict(self._verifier.verify(unverified_token).raw)
+        except TokenExpired:
             raise InvalidToken("the token has expired") from None
-        except jwt.PyJWTError:
-            raise InvalidToken("the token is invalid") from None
-        return claims
+        except VerificationError as refused:
+            # Fixed strings chosen by the verifier, never taken from the token.
+            raise InvalidToken(str(refused)) from None
 
 
 def _etag(body: bytes) -> str:

@@ -126,8 +126,9 @@ async def test_verify_rejects_expired(signing: Signing) -> None:
     """A token past exp plus the leeway is refused as expired."""
     key = signing.keys.signer()
     now = int(time.time())
-    token = jwt.encode({"iss": ISSUER, "sub": "x", "exp": now - 120, "iat": now - 1000,
-                        "jti": "j"}, key.private_key, algorithm="RS256",
+    token = jwt.encode({"iss": ISSUER, "sub": "x", "aud": "api", "exp": now - 120,
+                        "iat": now - 1000, "nbf": now - 1000, "jti": "j"},
+                       key.private_key, algorithm="RS256",
                        headers={"kid": key.kid, "typ": "at+jwt"})
     with pytest.raises(InvalidToken, match="expired"):
         signing.keys.verify(token)

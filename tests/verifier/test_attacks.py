@@ -1,13 +1,16 @@
-"""The attack suite (issue 7): each forged or malformed token has its own test and error."""
+"""The attack suite (issues 7 and 16): each forged or malformed token has its own case and error.
+
+The forgeries themselves are the catalogue in ``attacks.py``, which also runs against a
+real server's introspection endpoint; here they meet authd-verifier, for a trusted key
+of each algorithm authd signs with. The tests below the catalogue's need a verifier
+fetching keys over HTTP or a particular configuration.
+"""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import secrets
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,19 +18,14 @@ import pytest
 from authd_verifier import (
     CachePolicy,
     DisallowedAlgorithm,
-    InvalidSignature,
     JWKSCache,
     MalformedToken,
-    TokenExpired,
     UnknownKey,
     Verifier,
-    WrongAudience,
-    WrongIssuer,
-    WrongType,
 )
-from authd_verifier.testing import TokenMinter
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from authd_verifier.testing import MINTABLE_ALGORITHMS, StaticJWKS, TokenMinter
 
+from .attacks import Forgery, forgeries_for
 from .conftest import AUDIENCE, ISSUER
 from .local_server import JWKS_PATH, JWKSRoute, LocalServer, ManualClock
 
@@ -46,35 +44,65 @@ def verifier(minter: TokenMinter) -> Verifier:
     return minter.verifier()
 
 
+@pytest.fixture(scope="session")
+def minters() -> dict[str, tuple[TokenMinter, TokenMinter]]:
+    """For each algorithm authd signs with, a trusted minter and an attacker's minter."""
+    return {
+        alg: (
+            TokenMinter(issuer=ISSUER, audience=AUDIENCE, kid=f"trusted-{alg}", algorithm=alg),
+            TokenMinter(issuer=ISSUER, audience=AUDIENCE, kid=f"attacker-{alg}", algorithm=alg),
+        )
+        for alg in MINTABLE_ALGORITHMS
+    }
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "forgery"),
+    [
+        pytest.param(alg, forgery, id=f"{alg}-{forgery.name}")
+        for alg in MINTABLE_ALGORITHMS
+        for forgery in forgeries_for(alg)
+    ],
+)
+def test_forgery_is_refused_with_its_error(
+    minters: dict[str, tuple[TokenMinter, TokenMinter]], algorithm: str, forgery: Forgery
+) -> None:
+    """Each forgery of the catalogue, against a trusted key of each algorithm, raises its error."""
+    trusted, attacker = minters[algorithm]
+    token = forgery.build(trusted, attacker)
+    with pytest.raises(forgery.refused_as, match=forgery.match):
+        trusted.verifier().verify(token)
+
+
+@pytest.mark.parametrize("algorithm", MINTABLE_ALGORITHMS)
+def test_the_catalogue_control_token_is_accepted(
+    minters: dict[str, tuple[TokenMinter, TokenMinter]], algorithm: str
+) -> None:
+    """The trusted minter's own token verifies, so every refusal above is the forgery's doing."""
+    trusted, _ = minters[algorithm]
+    assert trusted.verifier().verify(trusted.mint(subject="alice")).subject == "alice"
+
+
+def test_es256_token_naming_an_rsa_key_is_refused(
+    minters: dict[str, tuple[TokenMinter, TokenMinter]],
+) -> None:
+    """An ES256 token whose kid is a published RSA key's is a disallowed algorithm, even
+    though ES256 is allowed and an ES256 key is published beside it."""
+    rsa_minter, _ = minters["RS256"]
+    ec_minter, _ = minters["ES256"]
+    keys = StaticJWKS({"keys": [rsa_minter.jwk(), ec_minter.jwk()]})
+    verifier = Verifier(keys=keys, issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(DisallowedAlgorithm):
+        verifier.verify(ec_minter.mint(header={"kid": rsa_minter.kid}))
+    assert verifier.verify(ec_minter.mint()).subject == "user-1"
+
+
 @pytest.fixture
 def fetching_verifier(server: LocalServer, jwks_route: JWKSRoute) -> Iterator[Verifier]:
     """A verifier whose keys come from the local JWKS server over HTTP."""
     cache = JWKSCache(server.url + JWKS_PATH)
     with Verifier(keys=cache, issuer=ISSUER, audience=AUDIENCE) as verifier:
         yield verifier
-
-
-@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
-def test_alg_none_is_refused_in_any_capitalisation(
-    verifier: Verifier, minter: TokenMinter, alg: str
-) -> None:
-    """An unsigned token with alg none, however spelled, is refused as a disallowed algorithm."""
-    token = f"{b64(compact(minter.header(alg=alg)))}.{b64(compact(minter.claims()))}."
-    with pytest.raises(DisallowedAlgorithm):
-        verifier.verify(token)
-
-
-def test_hs256_signed_with_the_public_key_is_refused(
-    verifier: Verifier, minter: TokenMinter
-) -> None:
-    """An HS256 token keyed with the RSA public key's PEM (key confusion) is refused."""
-    pem = minter.private_key.public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-    )
-    signing_input = f"{b64(compact(minter.header(alg='HS256')))}.{b64(compact(minter.claims()))}"
-    signature = hmac.new(pem, signing_input.encode(), hashlib.sha256).digest()
-    with pytest.raises(DisallowedAlgorithm):
-        verifier.verify(f"{signing_input}.{b64(signature)}")
 
 
 @pytest.mark.parametrize(
@@ -111,21 +139,6 @@ def test_embedded_jwk_header_is_refused(
     assert server.requests == []
 
 
-def test_embedded_certificate_chain_header_is_refused(
-    verifier: Verifier, minter: TokenMinter
-) -> None:
-    """An x5c header (a key supplied by the token) is refused."""
-    with pytest.raises(MalformedToken, match="supplies its own key"):
-        verifier.verify(minter.mint(header={"x5c": ["MIIB"]}))
-
-
-def test_unknown_crit_header_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A crit header naming an extension we do not implement is refused (RFC 7515 §4.1.11)."""
-    token = minter.mint(header={"crit": ["http://example.invalid/ext"]})
-    with pytest.raises(MalformedToken, match="critical extensions"):
-        verifier.verify(token)
-
-
 def test_one_megabyte_token_is_refused_before_parsing(
     fetching_verifier: Verifier, server: LocalServer, minter: TokenMinter
 ) -> None:
@@ -138,101 +151,6 @@ def test_one_megabyte_token_is_refused_before_parsing(
     with pytest.raises(MalformedToken, match=r"^the access token is too large$"):
         fetching_verifier.verify(token)
     assert server.requests == []
-
-
-def test_duplicate_claims_are_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A validly signed payload naming sub twice is refused, whichever copy a parser would keep."""
-    claims = compact(minter.claims(subject="alice"))
-    payload = claims[:-1] + b',"sub":"admin"}'
-    token = minter.sign(compact(minter.header()), payload)
-    with pytest.raises(MalformedToken, match="duplicate"):
-        verifier.verify(token)
-
-
-def test_duplicate_header_members_are_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A header naming alg twice is refused."""
-    header = b'{"alg":"RS256","typ":"at+jwt","kid":"key-2026-01","alg":"none"}'
-    token = minter.sign(header, compact(minter.claims()))
-    with pytest.raises(MalformedToken, match="duplicate"):
-        verifier.verify(token)
-
-
-def test_string_exp_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """An exp given as a string of digits is malformed, not compared as a number."""
-    token = minter.mint(exp=str(int(time.time()) + 600))
-    with pytest.raises(MalformedToken):
-        verifier.verify(token)
-
-
-def test_absurd_exp_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """An exp of 10**30 is malformed, not a token that never expires."""
-    with pytest.raises(MalformedToken):
-        verifier.verify(minter.mint(exp=10**30))
-
-
-def test_padded_signature_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A signature segment with '==' padding is not canonical base64url and is refused."""
-    token = minter.mint()
-    with pytest.raises(MalformedToken):
-        verifier.verify(token + "==")
-
-
-def test_tampered_payload_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """Changing the payload of a signed token breaks its signature."""
-    header, _, signature = minter.mint(subject="alice").split(".")
-    forged = b64(compact(minter.claims(subject="admin", scope="orders:admin")))
-    with pytest.raises(InvalidSignature):
-        verifier.verify(f"{header}.{forged}.{signature}")
-
-
-def test_stripped_signature_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A token whose signature segment was emptied is refused as unsigned."""
-    header, payload, _ = minter.mint().split(".")
-    with pytest.raises(InvalidSignature):
-        verifier.verify(f"{header}.{payload}.")
-
-
-def test_token_without_signature_segment_is_refused(
-    verifier: Verifier, minter: TokenMinter
-) -> None:
-    """A two-segment token (no signature part at all) is malformed."""
-    header, payload, _ = minter.mint().split(".")
-    with pytest.raises(MalformedToken):
-        verifier.verify(f"{header}.{payload}")
-
-
-def test_expired_token_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A token whose exp is past (beyond the leeway) raises TokenExpired."""
-    now = int(time.time())
-    token = minter.mint(iat=now - 1000, nbf=now - 1000, exp=now - 100)
-    with pytest.raises(TokenExpired):
-        verifier.verify(token)
-
-
-def test_wrong_issuer_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A token from another issuer raises WrongIssuer even when the key is trusted."""
-    with pytest.raises(WrongIssuer):
-        verifier.verify(minter.mint(iss="https://evil.example"))
-
-
-def test_wrong_audience_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A token meant for another service raises WrongAudience."""
-    with pytest.raises(WrongAudience):
-        verifier.verify(minter.mint(aud=["billing", "payments"]))
-
-
-@pytest.mark.parametrize("typ", ["JWT", "id_token+jwt", "at+jwt+x"])
-def test_wrong_type_is_refused(verifier: Verifier, minter: TokenMinter, typ: str) -> None:
-    """A token whose typ is not at+jwt (e.g. an ID token) raises WrongType."""
-    with pytest.raises(WrongType):
-        verifier.verify(minter.mint(header={"typ": typ}))
-
-
-def test_token_without_type_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A token with no typ header raises WrongType."""
-    header = compact({"alg": "RS256", "kid": minter.kid})
-    with pytest.raises(WrongType):
-        verifier.verify(minter.sign(header, compact(minter.claims())))
 
 
 def test_token_signed_by_a_removed_key_is_refused(
@@ -248,14 +166,6 @@ def test_token_signed_by_a_removed_key_is_refused(
         with pytest.raises(UnknownKey):
             verifier.verify(minter.mint())
     assert server.count(JWKS_PATH) == 2
-
-
-def test_same_kid_signed_by_another_key_is_refused(
-    verifier: Verifier, other_minter: TokenMinter
-) -> None:
-    """A token naming a trusted kid but signed with a different key has an invalid signature."""
-    with pytest.raises(InvalidSignature):
-        verifier.verify(other_minter.mint(header={"kid": "key-2026-01"}))
 
 
 def test_thousand_random_kids_cause_only_rate_limited_fetches(
@@ -275,35 +185,14 @@ def test_thousand_random_kids_cause_only_rate_limited_fetches(
     assert 2 <= server.count(JWKS_PATH) <= 1 + 5
 
 
-def test_non_canonical_base64_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A segment whose unused trailing bits are set (a second spelling) is refused."""
-    header, payload, signature = minter.mint().split(".")
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    # A 2048-bit signature is 256 bytes: 342 characters, the last carrying 2 data bits.
-    assert len(signature) % 4 == 2
-    last = alphabet.index(signature[-1])
-    altered = signature[:-1] + alphabet[last | 1]
-    assert base64.urlsafe_b64decode(altered + "==") == base64.urlsafe_b64decode(signature + "==")
-    with pytest.raises(MalformedToken):
-        verifier.verify(f"{header}.{payload}.{altered}")
-
-
-def test_standard_base64_alphabet_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A segment spelled with '+' or '/' instead of '-' or '_' is refused."""
-    token = minter.mint()
-    while "-" not in token and "_" not in token:
-        token = minter.mint()
-    with pytest.raises(MalformedToken):
-        verifier.verify(token.replace("-", "+").replace("_", "/"))
-
-
 def test_algorithm_not_announced_by_the_key_is_refused(minter: TokenMinter) -> None:
     """RS384 is refused when the JWKS key announces RS256, even if the caller allows RS384."""
     verifier = minter.verifier(algorithms=["RS256", "RS384"])
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     signing_input = f"{b64(compact(minter.header(alg='RS384')))}.{b64(compact(minter.claims()))}"
+    assert isinstance(minter.private_key, rsa.RSAPrivateKey)
     signature = minter.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA384())
     with pytest.raises(DisallowedAlgorithm):
         verifier.verify(f"{signing_input}.{b64(signature)}")
@@ -314,28 +203,3 @@ def test_hmac_and_none_cannot_be_allowed(minter: TokenMinter) -> None:
     for algorithms in (["HS256"], ["none"], ["RS256", "HS512"]):
         with pytest.raises(ValueError, match="unsupported algorithms"):
             minter.verifier(algorithms=algorithms)
-
-
-def test_non_ascii_token_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A token with a non-ASCII character is malformed."""
-    with pytest.raises(MalformedToken):
-        verifier.verify(minter.mint() + "é")
-
-
-def test_nan_in_payload_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """A payload using the non-standard JSON constant NaN is refused."""
-    payload = compact(minter.claims())[:-1] + b',"x":NaN}'
-    with pytest.raises(MalformedToken):
-        verifier.verify(minter.sign(compact(minter.header()), payload))
-
-
-def test_boolean_time_claim_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """nbf: true is not an integer, even though Python's bool is an int subclass."""
-    with pytest.raises(MalformedToken):
-        verifier.verify(minter.mint(nbf=True))
-
-
-def test_float_time_claim_is_refused(verifier: Verifier, minter: TokenMinter) -> None:
-    """exp given as a float is refused: authd issues plain integers."""
-    with pytest.raises(MalformedToken):
-        verifier.verify(minter.mint(exp=time.time() + 600.5))

@@ -34,6 +34,25 @@ TIMESTAMP_HORIZON_SECONDS: Final = 10 * 365 * 86_400
 MFA_METHOD: Final = "otp"
 
 
+class AnyAudience:
+    """The audience rule of authd's own checks (introspection, its admin API).
+
+    authd answers for tokens of every audience it issued (RFC 7662 §2.2 leaves the
+    audience to the resource server). A downstream service never uses this: a
+    verifier that accepts any audience accepts tokens minted for someone else.
+    ``aud`` must still be present and well-formed.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY_AUDIENCE"
+
+
+#: The one :class:`AnyAudience` value.
+ANY_AUDIENCE: Final = AnyAudience()
+
+
 class Claims:
     """The verified claims of one access token; read-only.
 
@@ -132,13 +151,17 @@ class ClaimRules:
     def __init__(
         self,
         issuer: str,
-        audience: str | Iterable[str],
+        audience: str | Iterable[str] | AnyAudience,
         leeway: int = DEFAULT_LEEWAY_SECONDS,
         required_scopes: Iterable[str] = (),
         require_mfa: bool = False,
     ) -> None:
-        audiences = frozenset((audience,) if isinstance(audience, str) else audience)
-        if not issuer or not audiences or not all(audiences):
+        audiences: frozenset[str] | None = None
+        if not isinstance(audience, AnyAudience):
+            audiences = frozenset((audience,) if isinstance(audience, str) else audience)
+            if not audiences or not all(audiences):
+                raise ValueError("a verifier needs an issuer and at least one audience")
+        if not issuer:
             raise ValueError("a verifier needs an issuer and at least one audience")
         if not 0 <= leeway <= 300:
             raise ValueError("leeway must be between 0 and 300 seconds")
@@ -192,11 +215,12 @@ class ClaimRules:
             raise MalformedToken("the access token has a claim of the wrong type")
         if iss != self.issuer:
             raise WrongIssuer()
+        audiences = self.audiences
         if type(aud) is str:
-            if aud not in self.audiences:
+            if audiences is not None and aud not in audiences:
                 raise WrongAudience()
         elif type(aud) is list and aud and all(type(item) is str for item in aud):
-            if self.audiences.isdisjoint(aud):
+            if audiences is not None and audiences.isdisjoint(aud):
                 raise WrongAudience()
         else:
             raise MalformedToken("the access token has an invalid aud claim")

@@ -19,8 +19,12 @@ from typing import Any, Final
 
 import jwt
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.hashes import SHA256
 from jwt.algorithms import get_default_algorithms
 
 from .encoding import json_object
@@ -56,6 +60,9 @@ _RSA_PKCS1_DIGESTS: Final[Mapping[str, tuple[Callable[[bytes], Any], bytes]]] = 
     "RS384": (hashlib.sha384, bytes.fromhex("3041300d060960864801650304020205000430")),
     "RS512": (hashlib.sha512, bytes.fromhex("3051300d060960864801650304020305000440")),
 }
+
+#: The order n of the P-256 group (SEC 2 §2.4.2): ES256's r and s lie in [1, n - 1].
+P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 SignatureCheck = Callable[[bytes, bytes], bool]
 
@@ -118,6 +125,10 @@ def _bind(name: str, public_key: Any) -> SignatureCheck:
     rsa_pkcs1 = _RSA_PKCS1_DIGESTS.get(name)
     if rsa_pkcs1 is not None and isinstance(public_key, RSAPublicKey):
         return _bind_rsa_pkcs1(public_key, *rsa_pkcs1)
+    if name == "ES256" and isinstance(public_key, EllipticCurvePublicKey):
+        return _bind_es256(public_key)
+    if name == "EdDSA" and isinstance(public_key, Ed25519PublicKey):
+        return _bind_ed25519(public_key)
     algorithm = _PYJWT_ALGORITHMS[name]
 
     def check(signing_input: bytes, signature: bytes) -> bool:
@@ -154,6 +165,51 @@ def _bind_rsa_pkcs1(
         expected: bytes = digest_info + digest(signing_input).digest()
         # Plain comparison: everything compared here is public, nothing to leak.
         return enclosed == expected
+
+    return check
+
+
+def _bind_es256(public_key: EllipticCurvePublicKey) -> SignatureCheck:
+    """ECDSA P-256 with SHA-256 as RFC 7518 §3.4 encodes it: exactly 64 bytes, the
+    big-endian ``R || S``, each in ``[1, n - 1]`` (SEC 1 §4.1.4 step 1).
+
+    Everything else — DER (what ``cryptography`` itself speaks), a shorter or longer
+    string, a zero or out-of-range integer — is refused here, before any library
+    sees it, so no library's leniency about encodings can make a second spelling of
+    a signature verify.
+    """
+    verify = public_key.verify
+    ecdsa = ECDSA(SHA256())
+
+    def check(signing_input: bytes, signature: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        r = int.from_bytes(signature[:32], "big")
+        s = int.from_bytes(signature[32:], "big")
+        if not (0 < r < P256_ORDER and 0 < s < P256_ORDER):
+            return False
+        try:
+            verify(encode_dss_signature(r, s), signing_input, ecdsa)
+        except InvalidSignature:
+            return False
+        return True
+
+    return check
+
+
+def _bind_ed25519(public_key: Ed25519PublicKey) -> SignatureCheck:
+    """Ed25519 (RFC 8037 §3.1): exactly 64 bytes, checked by OpenSSL, which refuses a
+    non-canonical ``S`` (not below the group order, RFC 8032 §5.1.7 step 1)."""
+    verify = public_key.verify
+
+    def check(signing_input: bytes, signature: bytes) -> bool:
+        if len(signature) != 64:
+            return False
+        try:
+            verify(signature, signing_input)
+        except InvalidSignature:
+            return False
+        return True
 
     return check
 

@@ -1,10 +1,10 @@
 """Helpers for testing a service that uses authd_verifier, without running authd.
 
 Public API, in the spirit of ``structlog.testing``: a :class:`TokenMinter` holds
-a freshly generated RSA key and mints tokens shaped exactly like authd's
-(DESIGN §4), and :class:`StaticJWKS` / :class:`AsyncStaticJWKS` serve its public
-key in process, so a downstream test suite exercises the real verification code
-against real signatures::
+a freshly generated key (RS256 by default; ES256 and EdDSA as authd offers them)
+and mints tokens shaped exactly like authd's (DESIGN §4), and :class:`StaticJWKS` /
+:class:`AsyncStaticJWKS` serve its public key in process, so a downstream test
+suite exercises the real verification code against real signatures::
 
     minter = TokenMinter(issuer="https://authd.test", audience="orders")
     verifier = minter.verifier()
@@ -21,20 +21,39 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Unpack
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import get_default_algorithms
 
 from .encoding import b64url_encode
 from .keys import VerificationKey
 from .verify import AsyncVerifier, CheckOptions, Verifier
 
-__all__ = ["AsyncStaticJWKS", "StaticJWKS", "TokenMinter"]
+__all__ = ["MINTABLE_ALGORITHMS", "AsyncStaticJWKS", "StaticJWKS", "TokenMinter"]
 
-_RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
+#: The algorithms authd signs with, and so the ones a minter can imitate.
+MINTABLE_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+_JWS = get_default_algorithms()
+
+
+def _generate(algorithm: str, key_size: int) -> SigningKey:
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"a minter signs with one of {MINTABLE_ALGORITHMS}, not {algorithm!r}")
 
 
 class TokenMinter:
-    """Mints RS256 access tokens in authd's format with its own generated key."""
+    """Mints access tokens in authd's format with its own generated key.
+
+    ``algorithm`` is RS256 (default), ES256 (P-256, the raw ``R || S`` signature of
+    RFC 7518 §3.4) or EdDSA (Ed25519, RFC 8037). ``private_key`` uses a given key of
+    that algorithm instead of a new one (e.g. to sign as a test deployment of authd).
+    """
 
     def __init__(
         self,
@@ -45,18 +64,24 @@ class TokenMinter:
         key_size: int = 2048,
         lifetime: int = 900,
         clock: Callable[[], float] = time.time,
+        algorithm: str = "RS256",
+        private_key: SigningKey | None = None,
     ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.kid = kid if kid is not None else "test-" + secrets.token_hex(6)
         self.lifetime = lifetime
-        self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+        self.algorithm = algorithm
+        self.private_key = (
+            private_key if private_key is not None else _generate(algorithm, key_size)
+        )
+        self._jws = _JWS[algorithm]
         self._clock = clock
 
     def jwk(self) -> dict[str, Any]:
         """The public key as a JWK, with ``kid``, ``alg`` and ``use`` as authd publishes it."""
-        jwk = RSAAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
-        return {**jwk, "kid": self.kid, "alg": "RS256", "use": "sig"}
+        jwk = self._jws.to_jwk(self.private_key.public_key(), as_dict=True)
+        return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
     def jwks(self) -> dict[str, Any]:
         """A JWKS document holding this minter's public key."""
@@ -83,7 +108,7 @@ class TokenMinter:
 
     def header(self, **overrides: Any) -> dict[str, Any]:
         """authd's JOSE header for this key; ``overrides`` replace or add members."""
-        return {"alg": "RS256", "typ": "at+jwt", "kid": self.kid, **overrides}
+        return {"alg": self.algorithm, "typ": "at+jwt", "kid": self.kid, **overrides}
 
     def mint(
         self,
@@ -110,7 +135,7 @@ class TokenMinter:
     def sign(self, header_json: bytes, payload_json: bytes) -> str:
         """Sign raw header and payload bytes as given (for crafting unusual tokens)."""
         signing_input = f"{b64url_encode(header_json)}.{b64url_encode(payload_json)}"
-        signature = _RS256.sign(signing_input.encode("ascii"), self.private_key)
+        signature = self._jws.sign(signing_input.encode("ascii"), self.private_key)
         return f"{signing_input}.{b64url_encode(signature)}"
 
     def verifier(self, **options: Unpack[CheckOptions]) -> Verifier:

@@ -9,8 +9,8 @@ JSON only meets the parser when the issuer signed it. Then the claims
 authorization requirements (scopes, MFA).
 
 Verification choices are explicit and pinned: the algorithm must be both allowed
-by the caller (default ``RS256`` only) and announced by the JWKS key the token
-names; ``none`` and HMAC can be neither.
+by the caller (default ``RS256``, ``ES256`` and ``EdDSA``, what authd signs with) and
+announced by the JWKS key the token names; ``none`` and HMAC can be neither.
 
 A token that passed every check is remembered (:mod:`authd_verifier.token_cache`,
 ``token_cache_size`` entries, 0 for none): its next use skips the parsing and
@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Final, Protocol, Required, Self, TypedDict, Unpack
 
 from .cache_policy import CachePolicy
-from .claims import DEFAULT_LEEWAY_SECONDS, ClaimRules, Claims
+from .claims import DEFAULT_LEEWAY_SECONDS, AnyAudience, ClaimRules, Claims
 from .encoding import b64url_decode, json_object
 from .errors import (
     DisallowedAlgorithm,
@@ -44,8 +44,10 @@ from .token_cache import DEFAULT_TOKEN_CACHE_SIZE, VerifiedTokens
 #: well under 1 KB; the cap bounds the work an unauthenticated request can cause.
 DEFAULT_MAX_TOKEN_BYTES: Final = 8 * 1024
 
-#: The default algorithm allow-list: what authd signs with (DESIGN §4).
-DEFAULT_ALGORITHMS: Final = ("RS256",)
+#: The default algorithm allow-list: what authd signs with (DESIGN §4). Each token
+#: must also use exactly the algorithm its key announces in the JWKS, so allowing
+#: all three lets authd move between them by rotation without a verifier update.
+DEFAULT_ALGORITHMS: Final = ("RS256", "ES256", "EdDSA")
 
 
 class KeySource(Protocol):
@@ -93,7 +95,7 @@ class VerifierOptions(CheckOptions, total=False):
     """
 
     issuer: Required[str]
-    audience: Required[str | Iterable[str]]
+    audience: Required[str | Iterable[str] | AnyAudience]
 
 
 _NO_SCOPES: Final = frozenset[str]()
@@ -116,7 +118,7 @@ class _VerifierCore:
         *,
         keys: KeySource | AsyncKeySource,
         issuer: str,
-        audience: str | Iterable[str],
+        audience: str | Iterable[str] | AnyAudience,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         leeway: int = DEFAULT_LEEWAY_SECONDS,
         require_scopes: Iterable[str] = (),
