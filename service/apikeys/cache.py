@@ -16,6 +16,13 @@ An invalidation drops the entry entirely, stale window and all.
 
 A lookup that started before an invalidation must not re-insert what it read: every
 invalidation bumps ``epoch`` and ``put`` refuses a read begun in an older epoch.
+
+Refresh ahead: a record used in the last fifth of its freshness asks its owner (the
+``refresh`` callback) to read it again in the background, once, while it keeps
+answering. A key in steady use therefore never expires under its requests: without
+this, every request in flight when a busy key's entry expired missed at once and
+queued on the store, the multi-second stall measured at saturation (issue 15). The
+staleness bound is unchanged: a record still answers at most ``ttl`` after its read.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from service.observability.metrics import API_KEY_STALE_SERVED
 MAX_ENTRIES = 100_000
 # While the store is down, a stale entry is re-tried at most this often per key.
 MIN_RETRY = 1.0
+# The part of an entry's freshness, at its end, in which a use triggers a re-read.
+REFRESH_AHEAD = 0.2
 
 
 @dataclass(slots=True)
@@ -37,15 +46,19 @@ class _Entry:
     fresh_until: float
     stale_until: float
     verified: VerifiedKey
+    refresh_from: float
     stale: bool = False
+    refreshing: bool = False
 
 
 class KeyCache:
     def __init__(
         self, ttl: float, *, stale_if_error: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        refresh: Callable[[bytes], None] | None = None,
     ) -> None:
         self._ttl = ttl
+        self._refresh = refresh
         self._stale_if_error = stale_if_error
         self._clock = clock
         self._entries: dict[bytes, _Entry] = {}
@@ -64,6 +77,9 @@ class KeyCache:
             return None
         if entry.stale:
             API_KEY_STALE_SERVED.inc()
+        if now >= entry.refresh_from and not entry.refreshing and self._refresh is not None:
+            entry.refreshing = True
+            self._refresh(digest)
         return entry.verified
 
     def put(self, digest: bytes, verified: VerifiedKey, epoch: int) -> None:
@@ -75,8 +91,18 @@ class KeyCache:
         now = self._clock()
         fresh_until = now + self._ttl
         self._entries[digest] = _Entry(
-            fresh_until, max(fresh_until, now + self._stale_if_error), verified
+            fresh_until, max(fresh_until, now + self._stale_if_error), verified,
+            fresh_until - self._ttl * REFRESH_AHEAD,
         )
+
+    def refresh_failed(self, digest: bytes) -> None:
+        """A background re-read failed: the entry answers on until its freshness ends
+        (then the ordinary miss, or ``serve_stale``, decides) and asks again no sooner
+        than MIN_RETRY, so a store outage costs one failed read per key and second."""
+        entry = self._entries.get(digest)
+        if entry is not None:
+            entry.refreshing = False
+            entry.refresh_from = self._clock() + MIN_RETRY
 
     def serve_stale(self, digest: bytes) -> VerifiedKey | None:
         """The store failed: the kept record if it was verified within the stale
@@ -89,6 +115,7 @@ class KeyCache:
             del self._entries[digest]
             return None
         entry.fresh_until = min(now + max(self._ttl, MIN_RETRY), entry.stale_until)
+        entry.refresh_from = entry.fresh_until - self._ttl * REFRESH_AHEAD
         entry.stale = True
         API_KEY_STALE_SERVED.inc()
         return entry.verified

@@ -9,9 +9,12 @@ shape/checksum check without I/O, then the cache, then one indexed lookup by dig
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
+
+import structlog
 
 from service.apikeys import keyformat
 from service.apikeys.cache import KeyCache
@@ -56,6 +59,8 @@ _AUDIENCE = re.compile(r"[\x21-\x7E]{1,256}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 
 _VALID = API_KEY_VERIFICATIONS.labels("valid")
+log = structlog.get_logger("authd.apikeys")
+
 _MALFORMED = API_KEY_VERIFICATIONS.labels("malformed")
 _UNKNOWN = API_KEY_VERIFICATIONS.labels("unknown")
 _REVOKED = API_KEY_VERIFICATIONS.labels("revoked")
@@ -104,7 +109,11 @@ class ApiKeyService:
         self.audit = audit
         self.shape = keyformat.KeyShape(settings.api_key_prefix)
         self.cache = KeyCache(settings.api_key_cache_ttl,
-                              stale_if_error=settings.api_key_stale_if_error)
+                              stale_if_error=settings.api_key_stale_if_error,
+                              refresh=self._refresh_ahead)
+        # One store read per digest at a time: requests that miss together share it.
+        self._lookups: dict[bytes, asyncio.Future[VerifiedKey | None]] = {}
+        self._refreshes: set[asyncio.Task[None]] = set()
         self.usage = UsageRecorder(store, audit)
         self.known = KnownKeys(store.active_digests)
         bus.subscribe(TOPIC, self._on_invalidate)
@@ -143,7 +152,43 @@ class ApiKeyService:
     async def _lookup(self, digest: bytes) -> VerifiedKey | None:
         """The store's record (then cached), or through a storage outage the record
         this replica verified within AUTHD_API_KEY_STALE_IF_ERROR; for any other key
-        the outage still raises StorageUnavailable (503 with Retry-After)."""
+        the outage still raises StorageUnavailable (503 with Retry-After).
+
+        Single flight: the requests that miss the same digest together wait for one
+        read (shielded, so one caller's cancellation does not fail the others)."""
+        pending = self._lookups.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read(digest))
+            self._lookups[digest] = pending
+            pending.add_done_callback(lambda done: self._lookup_done(digest, done))
+        return await asyncio.shield(pending)
+
+    def _lookup_done(self, digest: bytes, done: asyncio.Future[VerifiedKey | None]) -> None:
+        if self._lookups.get(digest) is done:
+            del self._lookups[digest]
+        if not done.cancelled():
+            done.exception()  # retrieved here too, in case every waiter was cancelled
+
+    def _refresh_ahead(self, digest: bytes) -> None:
+        """The cache's request to re-read a busy entry before it expires (cache.py)."""
+        task = asyncio.get_running_loop().create_task(self._refresh(digest))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh(self, digest: bytes) -> None:
+        epoch = self.cache.epoch
+        try:
+            verified = await self.store.by_digest(digest)
+        except Exception as exc:  # a background task: log it, never raise
+            log.warning("apikeys.refresh_failed", error=type(exc).__name__)
+            self.cache.refresh_failed(digest)
+            return
+        if verified is None:
+            self.cache.drop(digest)
+        else:
+            self.cache.put(digest, verified, epoch)
+
+    async def _read(self, digest: bytes) -> VerifiedKey | None:
         epoch = self.cache.epoch
         try:
             verified = await self.store.by_digest(digest)
@@ -349,5 +394,7 @@ class ApiKeyService:
         await self.known.start()
 
     async def close(self) -> None:
+        for task in list(self._refreshes):
+            task.cancel()
         await self.known.close()
         await self.usage.close()

@@ -3,14 +3,14 @@
 # other so they do not share the cores. Each prints its figures as ratios to rates
 # measured in the same run (openssl speed rsa2048, the raw RSA verify rate, the peer).
 #
-#   make bench                     # all, ~10 minutes on 2 cores
-#   BENCH="exchange jwks" make bench
+#   make bench                     # all, ~20 minutes on 2 cores
+#   BENCH="saturation jwks" make bench
 #   DURATION=8 make bench          # shorter wrk runs
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PY="$REPO/.venv/bin/python"
-BENCH="${BENCH:-exchange cors jwks refresh login_jwks verifier}"
+BENCH="${BENCH:-saturation cors jwks refresh login_jwks verifier}"
 DURATION="${DURATION:-10}"
 OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
 
@@ -20,6 +20,12 @@ bash "$REPO/tests/services.sh" >/dev/null
 section() { printf '\n===== %s =====\n' "$1"; }
 for name in $BENCH; do
   case "$name" in
+    saturation)
+      # Issue 15: openssl, the bare stack, the peer, authd on SQLite and on PostgreSQL +
+      # Redis with 1 and 2 workers at c=8/64, JWKS, shedding at c=512, and the ratios.
+      # SECTIONS="openssl bare peer sqlite postgres" picks parts (bench_saturation.py).
+      section "Under saturation (DESIGN §7): floor, peer, authd 1 and 2 workers, shedding"
+      DURATION="$DURATION" "$PY" "$HERE/bench_saturation.py" 2>"$OUT/saturation.err" | tee "$OUT/saturation.txt" ;;
     exchange)
       section "API-key exchange (DESIGN §7), 1 and 2 workers, beside the peer"
       DURATION="$DURATION" bash "$HERE/bench_exchange.sh" 2>"$OUT/exchange.err" | tee "$OUT/exchange.txt" ;;

@@ -1,0 +1,92 @@
+"""The verified-key cache's refresh ahead (issue 15): a busy entry is re-read in the
+background before it expires, so the requests using it never miss together."""
+
+from __future__ import annotations
+
+from service.apikeys.cache import KeyCache
+from service.apikeys.models import ApiKey, Client, VerifiedKey
+
+DIGEST = b"d" * 32
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _verified() -> VerifiedKey:
+    client = Client(id="cl_1", name="svc", scopes=frozenset({"read"}), audiences=("api",),
+                    token_ttl=900.0, status="active", created_at=0.0, updated_at=0.0)
+    key = ApiKey(id="key_1", client_id="cl_1", display="ak_live_abc…", scopes=frozenset({"read"}),
+                 rate=None, status="active", expires_at=None, last_used_at=None, replaces=None,
+                 created_at=0.0, revoked_at=None)
+    return VerifiedKey(key=key, client=client)
+
+
+def _refreshing_cache(clock: Clock, asked: list[bytes], ttl: float = 5.0) -> KeyCache:
+    cache = KeyCache(ttl, stale_if_error=900.0, clock=clock, refresh=asked.append)
+    cache.put(DIGEST, _verified(), cache.epoch)
+    return cache
+
+
+def test_a_use_early_in_the_ttl_asks_for_no_refresh() -> None:
+    """Within the first four fifths of its freshness an entry answers and asks nothing."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = _refreshing_cache(clock, asked)
+    clock.now += 3.9
+    assert cache.get(DIGEST) is not None
+    assert asked == []
+
+
+def test_a_use_in_the_last_fifth_asks_once_for_a_refresh_and_still_answers() -> None:
+    """A busy entry near its end is re-read in the background once, answering meanwhile."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = _refreshing_cache(clock, asked)
+    clock.now += 4.1
+    assert cache.get(DIGEST) == _verified()
+    assert cache.get(DIGEST) == _verified()
+    assert asked == [DIGEST]
+
+
+def test_a_refreshed_entry_is_fresh_for_a_whole_ttl_again() -> None:
+    """The re-read record (put) answers for a full TTL from the re-read."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = _refreshing_cache(clock, asked)
+    clock.now += 4.5
+    cache.get(DIGEST)
+    cache.put(DIGEST, _verified(), cache.epoch)
+    clock.now += 4.9
+    assert cache.get(DIGEST) is not None
+
+
+def test_a_failed_refresh_is_asked_again_only_after_min_retry() -> None:
+    """After a failed re-read the entry asks again no sooner than MIN_RETRY."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = _refreshing_cache(clock, asked, ttl=10.0)
+    clock.now += 8.1
+    cache.get(DIGEST)
+    cache.refresh_failed(DIGEST)
+    clock.now += 0.5
+    cache.get(DIGEST)
+    assert asked == [DIGEST]
+    clock.now += 0.6
+    cache.get(DIGEST)
+    assert asked == [DIGEST, DIGEST]
+
+
+def test_a_refresh_never_stretches_freshness_past_the_ttl() -> None:
+    """Without a successful re-read the entry stops answering at its TTL as before."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = _refreshing_cache(clock, asked)
+    clock.now += 4.1
+    cache.get(DIGEST)
+    clock.now += 1.0
+    assert cache.get(DIGEST) is None
