@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import pytest
+
 from service.apikeys import keyformat
+from service.apikeys.errors import ClientExists
 from service.apikeys.models import ApiKey, Client
 from service.apikeys.store import SqlApiKeyStore
 from service.config import Rate
@@ -172,3 +176,57 @@ async def test_touch_only_moves_last_used_forward(database: Database) -> None:
     await store.touch([(key.id, 100.0)])
     stored = await store.key(key.id)
     assert stored is not None and stored.last_used_at == 200.0
+
+
+async def test_a_taken_client_name_is_client_exists(database: Database) -> None:
+    """Inserting a second client with a taken name raises ClientExists (409), not a
+    storage error."""
+    store = SqlApiKeyStore(database)
+    await store.insert_client(_client("twin"))
+    with pytest.raises(ClientExists):
+        await store.insert_client(_client("twin"))
+
+
+async def test_concurrent_inserts_of_one_name_store_one_client(database: Database) -> None:
+    """Of eight concurrent inserts of one name one succeeds; the others are ClientExists."""
+    store = SqlApiKeyStore(database)
+    outcomes = await asyncio.gather(*(store.insert_client(_client("race")) for _ in range(8)),
+                                    return_exceptions=True)
+    assert outcomes.count(None) == 1
+    assert all(isinstance(o, ClientExists) for o in outcomes if o is not None)
+    assert [c.name for c in await store.clients()] == ["race"]
+
+
+async def test_client_with_key_stores_both(database: Database) -> None:
+    """insert_client_with_key stores the client and its key, and answers True."""
+    store = SqlApiKeyStore(database)
+    client = _client("admin")
+    key, plaintext = _key(client.id)
+    assert await store.insert_client_with_key(client, key, keyformat.digest(plaintext))
+    assert await store.client_by_name("admin") == client
+    assert [k.id for k in await store.keys(client.id)] == [key.id]
+
+
+async def test_client_with_key_on_a_taken_name_stores_nothing(database: Database) -> None:
+    """With the name taken, insert_client_with_key answers False and adds no key."""
+    store = SqlApiKeyStore(database)
+    first = _client("admin")
+    await store.insert_client(first)
+    second = _client("admin")
+    key, plaintext = _key(second.id)
+    assert not await store.insert_client_with_key(second, key, keyformat.digest(plaintext))
+    assert await store.key(key.id) is None
+    assert [c.id for c in await store.clients()] == [first.id]
+
+
+async def test_concurrent_client_with_key_has_one_winner(database: Database) -> None:
+    """Of eight concurrent insert_client_with_key of one name exactly one stores."""
+    store = SqlApiKeyStore(database)
+    pairs = [(client, *_key(client.id)) for client in (_client("admin") for _ in range(8))]
+    won = await asyncio.gather(*(
+        store.insert_client_with_key(client, key, keyformat.digest(plaintext))
+        for client, key, plaintext in pairs
+    ))
+    assert won.count(True) == 1
+    [client] = await store.clients()
+    assert len(await store.keys(client.id)) == 1
