@@ -287,6 +287,11 @@ class ApiKeyService:
             await self.store.insert_key(issued.key, digest)
         else:
             await self.store.rotate_key(replacing[0], replacing[1], issued.key, digest)
+        await self._announce(digest)
+
+    async def _announce(self, digest: bytes) -> None:
+        """A stored key joins this replica's ``known`` set and, over the bus, every
+        other's."""
         prefix = digest_prefix(digest)
         self.known.add(prefix)
         await self.bus.publish(TOPIC, f"new:{prefix:x}")
@@ -361,6 +366,7 @@ class ApiKeyService:
         issued = self._new_key(client, frozenset({ADMIN_SCOPE}), None, None, None)
         digest = keyformat.digest(issued.plaintext)
         if await self.store.insert_client_with_key(client, issued.key, digest):
+            await self._announce(digest)
             await self.audit.write("client.create", actor=actor, subject=client.id,
                                    name=client.name, scopes=sorted(client.scopes))
             await self.audit.write("apikey.create", actor=actor, subject=issued.key.id,
