@@ -91,6 +91,15 @@ def _lost(conn: asyncpg.Connection) -> bool:
         return True
 
 
+def _terminate(conn: asyncpg.Connection) -> None:
+    """Close at once without a word to the server; a connection the pool already
+    took back (asyncpg closes one whose cancellation failed) is left alone."""
+    try:
+        conn.terminate()
+    except asyncpg.exceptions.InterfaceError:
+        pass
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -129,7 +138,7 @@ class PostgresDatabase:
                     # send a cancel request and the pool's release would wait for its
                     # answer without a bound, which a frozen server never gives. Drop
                     # the connection instead; the pool opens a fresh one when needed.
-                    conn.terminate()
+                    _terminate(conn)
                     raise
                 except asyncpg.exceptions.InterfaceError as exc:
                     if not _lost(conn):
