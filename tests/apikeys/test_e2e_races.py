@@ -4,17 +4,20 @@ would. Each race answers cleanly: one winner, the others a clean outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
 import pytest
 
+from tests.apikeys.support import bootstrap
 from tests.support.databases import create_database
-from tests.support.servers import REPO, base_env, new_kek, run_cli
+from tests.support.servers import REPO, Server, base_env, new_kek, run_cli
 
 pytestmark = [pytest.mark.postgres]
 
@@ -121,3 +124,23 @@ async def test_concurrent_clients_create_without_json_is_one_line_each(migrated:
     assert {(o.stdout, o.stderr) for o in lost} == {
         ("", "authd: a client with this name exists\n")
     }
+
+
+@pytest.mark.e2e
+@pytest.mark.redis
+async def test_concurrent_admin_creates_of_one_name_are_one_201_and_409s(
+    server_env: dict[str, str], start_server: Callable[..., Server]
+) -> None:
+    """Eight concurrent POST /admin/clients of one name on the real server: one 201,
+    seven 409 problem+json saying the name exists, never a 500."""
+    admin = bootstrap(start_server(server_env))
+    async with httpx.AsyncClient(base_url=admin.server.base_url, timeout=30,
+                                 headers={"X-API-Key": admin.admin_key}) as http:
+        responses = await asyncio.gather(*(
+            http.post("/admin/clients", json={"name": "billing", "scopes": "read"})
+            for _ in range(PROCESSES)
+        ))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (PROCESSES - 1)
+    for refused in (r for r in responses if r.status_code == 409):
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["detail"] == "a client with this name exists"

@@ -16,7 +16,7 @@ from service.errors import InvalidClient
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.middleware import RequestContextMiddleware
 from service.http.requests import read_form, read_json
-from service.store import StorageUnavailable
+from service.store import StorageUnavailable, UniqueViolation
 
 MAX_BODY = 2048
 
@@ -41,6 +41,10 @@ async def storage_down(request: Request) -> Response:
     raise StorageUnavailable("PostgreSQL is unreachable")
 
 
+async def constraint(request: Request) -> Response:
+    raise UniqueViolation("clients", ("name",))
+
+
 async def bad_client(request: Request) -> Response:
     raise InvalidClient("unknown client")
 
@@ -56,6 +60,7 @@ def build_app() -> Starlette:
             Route("/crash", crash, methods=["GET"]),
             Route("/oauth/crash", crash, methods=["GET"]),
             Route("/storage", storage_down, methods=["GET"]),
+            Route("/constraint", constraint, methods=["POST"]),
             Route("/oauth/client", bad_client, methods=["POST"]),
             Mount("/admin", routes=admin),
         ],

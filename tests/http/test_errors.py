@@ -43,6 +43,17 @@ async def test_storage_unavailable_is_503_with_retry_after() -> None:
     assert response.json()["type"] == "urn:authd:problem:temporarily_unavailable"
 
 
+async def test_a_constraint_violation_is_409_problem_never_500() -> None:
+    """A unique or foreign-key violation no domain answered is a 409 conflict problem
+    that names neither the table nor the column."""
+    async with client() as http:
+        response = await http.post("/constraint")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["type"] == "urn:authd:problem:conflict"
+    assert "clients" not in response.text and "name" not in response.json()["detail"]
+
+
 async def test_a_crash_answers_a_generic_500_without_internals() -> None:
     """An unexpected exception is a problem body naming nothing internal."""
     async with client() as http:
