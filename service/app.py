@@ -53,9 +53,12 @@ def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
         routes=routes,
         middleware=[
             Middleware(strict_transport_security, issuer=settings.issuer),
+            # Outside the request context: a shed answer costs no access line, request
+            # id or histogram sample, so that shedding stays cheap under a flood; sheds
+            # are counted in authd_requests_shed_total instead.
+            Middleware(InFlightLimit, max_in_flight=settings.max_in_flight),
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
                        worker=worker),
-            Middleware(InFlightLimit, max_in_flight=settings.max_in_flight),
             # Inside the request context, so a preflight gets a request id and an
             # access line too; nothing at all when AUTHD_CORS_ORIGINS is unset.
             Middleware(browser_cors, routes=routes, origins=settings.cors_origins),

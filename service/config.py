@@ -280,8 +280,9 @@ class Settings:
     login_max_failures: int = 5
     login_lockout: float = 60.0
     max_body_bytes: int = 65536
-    # Requests one worker may have in flight before it sheds (service/http/shedding.py).
-    max_in_flight: int = 128
+    # Requests one worker may have in flight before it sheds (service/http/shedding.py;
+    # the default is measured: docs/saturation.md).
+    max_in_flight: int = 64
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     cors_origins: tuple[str, ...] = ()
     tls_cert_file: Path | None = None

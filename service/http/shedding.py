@@ -26,13 +26,22 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Overloaded
-from service.http.errors import error_response
+from service.http.errors import error_response, is_oauth_path
 from service.observability.metrics import REQUESTS_SHED
 
 NEVER_SHED = frozenset({"/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"})
+
+
+def _prepared(path: str) -> tuple[Message, Message]:
+    """The shed answer for ``path``'s kind (RFC 6749 on /oauth/*, a problem elsewhere),
+    built once: the body names no path, so one answer of each kind serves them all."""
+    response = error_response(Overloaded(), path)
+    return ({"type": "http.response.start", "status": response.status_code,
+             "headers": response.raw_headers},
+            {"type": "http.response.body", "body": response.body})
 
 
 class InFlightLimit:
@@ -40,6 +49,8 @@ class InFlightLimit:
         self.app = app
         self.max_in_flight = max_in_flight
         self.in_flight = 0
+        self._oauth_answer = _prepared("/oauth/token")
+        self._problem_answer = _prepared("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NEVER_SHED:
@@ -47,7 +58,10 @@ class InFlightLimit:
             return
         if self.in_flight >= self.max_in_flight:
             REQUESTS_SHED.inc()
-            await error_response(Overloaded(), scope["path"])(scope, receive, send)
+            start, body = (self._oauth_answer if is_oauth_path(scope["path"])
+                           else self._problem_answer)
+            await send({**start, "headers": list(start["headers"])})  # a copy to mutate
+            await send(body)
             return
         self.in_flight += 1
         try:
