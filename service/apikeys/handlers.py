@@ -30,10 +30,11 @@ from service.apikeys.credentials import basic_credentials, header_api_key
 from service.apikeys.exchange import ExchangeRequest, pick_audience
 from service.apikeys.keys import parse_scopes
 from service.config import parse_duration, parse_rate
-from service.errors import AuthdError, InvalidClient, InvalidRequest
+from service.errors import InvalidClient, InvalidRequest
 from service.http.auth import require_scope
 from service.http.context import runtime_of
 from service.http.oauth import (
+    ANSWERABLE,
     FORM,
     JSON_TYPE,
     TokenRequest,
@@ -46,7 +47,6 @@ from service.http.oauth import (
 from service.http.requests import parse_form, parse_json_object, read_json
 from service.http.responses import json_response
 from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
-from service.store import StorageUnavailable
 
 if TYPE_CHECKING:
     from service.apikeys.exchange import Exchange
@@ -107,7 +107,7 @@ class ApiKeyTokenEndpoint:
                 scope=params.get("scope"),
                 audience=pick_audience(params.get("audience"), params.get("resource")),
             ))
-        except (AuthdError, StorageUnavailable) as failure:
+        except ANSWERABLE as failure:
             exc = token_error(failure)
             TOKEN_REQUESTS_FAILED.labels(API_KEY_GRANT, exc.code).inc()
             await send_error(send, exc)

@@ -70,6 +70,12 @@ def storage_unavailable(exc: StorageUnavailable) -> TemporarilyUnavailable:
     return TemporarilyUnavailable("storage is unavailable")
 
 
+def storage_conflict(exc: IntegrityViolation) -> StorageConflict:
+    """What a client is told when a constraint refused a write no domain answered:
+    409; the constraint (never the row's values) is for the log only."""
+    return StorageConflict(log_detail=str(exc))
+
+
 async def handle_authd_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, AuthdError):
         raise exc
@@ -106,7 +112,7 @@ async def handle_integrity_violation(request: Request, exc: Exception) -> Respon
     """A constraint violation no domain store answered itself: 409, never a 500."""
     if not isinstance(exc, IntegrityViolation):
         raise exc
-    return await handle_authd_error(request, StorageConflict(log_detail=str(exc)))
+    return await handle_authd_error(request, storage_conflict(exc))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

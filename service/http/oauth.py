@@ -30,13 +30,13 @@ from service.errors import (
     PayloadTooLarge,
     UnsupportedGrantType,
 )
-from service.http.errors import log_failure, storage_unavailable
+from service.http.errors import log_failure, storage_conflict, storage_unavailable
 from service.http.requests import parse_form
 from service.observability.metrics import (
     TOKEN_REQUESTS_FAILED,
     TOKENS_ISSUED,
 )
-from service.store import StorageUnavailable
+from service.store import IntegrityViolation, StorageUnavailable
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -120,10 +120,18 @@ async def send_token(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def token_error(exc: AuthdError | StorageUnavailable) -> AuthdError:
+# What a token endpoint answers as an RFC 6749 error rather than letting it escape.
+ANSWERABLE = (AuthdError, StorageUnavailable, IntegrityViolation)
+
+
+def token_error(exc: AuthdError | StorageUnavailable | IntegrityViolation) -> AuthdError:
     """The typed error a token endpoint answers with (a storage failure becomes RFC
     6749 ``temporarily_unavailable``, not the problem+json of the other routes)."""
-    return storage_unavailable(exc) if isinstance(exc, StorageUnavailable) else exc
+    if isinstance(exc, StorageUnavailable):
+        return storage_unavailable(exc)
+    if isinstance(exc, IntegrityViolation):
+        return storage_conflict(exc)
+    return exc
 
 
 async def send_error(send: Send, exc: AuthdError) -> None:
@@ -174,7 +182,7 @@ class TokenEndpoint:
                 runtime=scope["state"]["runtime"], form=form,
                 authorization=request.headers.get(b"authorization"), ip=request.ip,
             ))
-        except (AuthdError, StorageUnavailable) as failure:
+        except ANSWERABLE as failure:
             exc = token_error(failure)
             TOKEN_REQUESTS_FAILED.labels(grant_label, exc.code).inc()
             await send_error(send, exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from service.http.oauth import token_error
+from service.store import ForeignKeyViolation
 from tests.http.app import client
 
 PROBLEM = "application/problem+json"
@@ -52,6 +54,14 @@ async def test_a_constraint_violation_is_409_problem_never_500() -> None:
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["type"] == "urn:authd:problem:conflict"
     assert "clients" not in response.text and "name" not in response.json()["detail"]
+
+
+def test_a_token_endpoint_answers_a_constraint_violation_as_a_conflict() -> None:
+    """The raw token endpoints turn a stray constraint violation into the same 409
+    conflict (in RFC 6749 form), keeping the constraint for the log."""
+    answer = token_error(ForeignKeyViolation("refresh_tokens", ("family_id",)))
+    assert (answer.status, answer.code) == (409, "conflict")
+    assert answer.log_detail is not None and "refresh_tokens" in answer.log_detail
 
 
 async def test_a_crash_answers_a_generic_500_without_internals() -> None:
