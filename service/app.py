@@ -15,7 +15,9 @@ from service.http import health
 from service.http.cors import browser_cors
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.hsts import strict_transport_security
+from service.http.listeners import split_listeners
 from service.http.middleware import RequestContextMiddleware
+from service.http.pages import PageHeaders
 from service.http.shedding import InFlightLimit
 from service.observability.logging import configure
 from service.runtime import open_runtime
@@ -53,10 +55,13 @@ def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
         routes=routes,
         middleware=[
             Middleware(strict_transport_security, issuer=settings.issuer),
+            Middleware(PageHeaders),
             # Outside the request context: a shed answer costs no access line, request
             # id or histogram sample, so that shedding stays cheap under a flood; sheds
             # are counted in authd_requests_shed_total instead.
             Middleware(InFlightLimit, max_in_flight=settings.max_in_flight),
+            Middleware(split_listeners, admin_port=None if settings.admin_listen is None
+                       else settings.admin_listen[1]),
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
                        worker=worker),
             # Inside the request context, so a preflight gets a request id and an

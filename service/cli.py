@@ -215,7 +215,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from service.signing.kek import load_kek
-    from service.workers import balanced_listeners_supported, check_port_free, run_balanced
+    from service.workers import (
+        balanced_listeners_supported,
+        check_port_free,
+        run_balanced,
+        run_with_admin_listener,
+    )
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -268,6 +273,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             except OSError as exc:
                 raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
             run_balanced(uvicorn.Config("service.app:create_app_from_env", **options))
+        elif settings.admin_listen is not None:
+            # A second socket for /admin and /console (service/http/listeners.py).
+            run_with_admin_listener(uvicorn.Config("service.app:create_app_from_env",
+                                                   **options))
         else:
             if workers > 1:
                 structlog.get_logger("authd.workers").warning(

@@ -400,7 +400,7 @@ class Settings:
         read("AUTHD_CONSOLE_IDLE_TIMEOUT", "console_idle_timeout", _duration_between(10, 86400))
         read("AUTHD_CONSOLE_ABSOLUTE_TIMEOUT", "console_absolute_timeout",
              _duration_between(60, 7 * 86400))
-        read("AUTHD_ADMIN_LISTEN", "admin_listen", _host_port)
+        read("AUTHD_ADMIN_LISTEN", "admin_listen", parse_host_port)
 
         if "issuer" not in values:
             scheme = "https" if "tls_cert_file" in values else "http"
@@ -450,7 +450,7 @@ class Settings:
             raise ConfigError("AUTHD_REFRESH_REUSE_GRACE", "must be shorter than the access TTL")
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def parse_host_port(text: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:9000`` for IPv6) of a listener of its own."""
     host, sep, port = text.strip().rpartition(":")
     host = host.removeprefix("[").removesuffix("]")

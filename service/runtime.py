@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from service.anomaly.service import AnomalyService  # mfa
     from service.apikeys.exchange import Exchange  # apikeys
     from service.apikeys.keys import ApiKeyService  # apikeys
+    from service.console.service import Console  # console
     from service.mfa.service import MfaService  # mfa
     from service.revocation.introspection import TokenInspector  # revocation
     from service.revocation.service import RevocationService  # revocation
@@ -72,6 +73,8 @@ class Runtime:
     # --- mfa fields ---
     anomaly: AnomalyService = field(init=False)
     mfa: MfaService = field(init=False)
+    # --- console fields ---
+    console: Console = field(init=False)
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(closer)

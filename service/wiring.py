@@ -49,6 +49,12 @@ def domain_routes() -> list[BaseRoute]:
     from service.audit.handlers import routes as audit_routes
 
     routes.extend(audit_routes)
+    # --- console routes ---
+    from service.console.handlers import admin_routes as console_admin_routes
+    from service.console.handlers import routes as console_routes
+
+    routes.extend(console_admin_routes)
+    routes.extend(console_routes)
     # --- openapi routes ---
     from service.http.openapi import routes as openapi_routes
 
@@ -108,4 +114,8 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
 
     await wire_anomaly(runtime, serving=serving)
     await wire_mfa(runtime, serving=serving)
+    # --- console wire ---
+    from service.console.wiring import wire as wire_console
+
+    await wire_console(runtime, serving=serving)
     return None

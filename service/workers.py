@@ -34,6 +34,7 @@ log = structlog.get_logger("authd.workers")
 # Read by the app factory of a worker (``service.app.worker_index``); set only by the
 # supervisor below, never by an operator.
 WORKER_INDEX_VARIABLE = "AUTHD_WORKER_INDEX"
+ADMIN_LISTEN_VARIABLE = "AUTHD_ADMIN_LISTEN"
 
 
 def balanced_listeners_supported(platform: str = sys.platform) -> bool:
@@ -56,6 +57,19 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def admin_listener() -> socket.socket | None:
+    """The ``AUTHD_ADMIN_LISTEN`` socket (``service.http.listeners``), bound with
+    ``SO_REUSEPORT`` so every worker can hold its own; None when unset. The value was
+    validated by ``authd serve`` before any worker started."""
+    from service.config import parse_host_port
+
+    text = os.environ.get(ADMIN_LISTEN_VARIABLE, "").strip()
+    if not text:
+        return None
+    host, port = parse_host_port(text)
+    return reuse_port_socket(host, port)
+
+
 def check_port_free(host: str, port: int) -> None:
     """Fail in the supervisor, before any worker starts, when another program (one
     that did not set ``SO_REUSEPORT``) holds the address. A bound socket that is not
@@ -75,10 +89,11 @@ class ReusePortWorker(Process):
         os.environ[WORKER_INDEX_VARIABLE] = str(self.index)
         try:
             sock = reuse_port_socket(self.config.host, self.config.port)
+            admin = admin_listener()
         except OSError as exc:
             log.error("workers.bind_failed", port=self.config.port, error=str(exc))
             sys.exit(STARTUP_FAILURE)  # the supervisor stops rather than restart in a loop
-        super().target([sock])
+        super().target([sock] if admin is None else [sock, admin])
 
 
 class ReusePortSupervisor(Multiprocess):
@@ -152,6 +167,20 @@ def _forget_metrics(pid: int | None) -> None:
     """A stopped worker's live gauges leave the aggregate; its counters stay summed."""
     if pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def run_with_admin_listener(config: Config) -> None:
+    """One listener plus the admin one, in this process or in uvicorn's shared-socket
+    workers (the balanced mode binds both in each worker instead)."""
+    from uvicorn import Server
+
+    admin = admin_listener()
+    sockets = [config.bind_socket()] if admin is None else [config.bind_socket(), admin]
+    server = Server(config)
+    if config.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+    else:
+        server.run(sockets=sockets)
 
 
 def run_balanced(config: Config) -> None:

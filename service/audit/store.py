@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.store import Database
+from service.store import Database, Row
 
 INSERT = (
     "INSERT INTO audit_events (at, action, actor, subject, ip, outcome, details)"
@@ -18,6 +18,19 @@ QUERY = (
     " WHERE id > $1 AND ($2::text IS NULL OR action = $2::text)"
     " AND ($3::text IS NULL OR subject = $3::text)"
     " ORDER BY id DESC LIMIT $4"
+)
+
+# The console's audit page (service/console): every filter optional, newest first,
+# paged by ``before_id`` (0: from the newest).
+SEARCH = (
+    "SELECT id, at, action, actor, subject, ip, outcome, details FROM audit_events"
+    " WHERE ($1::bigint = 0 OR id < $1::bigint)"
+    " AND ($2::text IS NULL OR action = $2::text)"
+    " AND ($3::text IS NULL OR actor = $3::text)"
+    " AND ($4::text IS NULL OR subject = $4::text)"
+    " AND ($5::double precision IS NULL OR at >= $5::double precision)"
+    " AND ($6::double precision IS NULL OR at < $6::double precision)"
+    " ORDER BY id DESC LIMIT $7"
 )
 
 
@@ -68,11 +81,24 @@ class AuditStore:
         limit: int = 100,
     ) -> list[AuditEvent]:
         rows = await self._db.fetch(QUERY, after_id, action, subject, limit)
-        return [
-            AuditEvent(
-                id=r["id"], at=r["at"], action=r["action"], outcome=r["outcome"],
-                actor=r["actor"], subject=r["subject"], ip=r["ip"],
-                details=json.loads(r["details"]),
-            )
-            for r in rows
-        ]
+        return _events(rows)
+
+    async def search(
+        self, *, action: str | None = None, actor: str | None = None,
+        subject: str | None = None, since: float | None = None, until: float | None = None,
+        before_id: int = 0, limit: int = 100,
+    ) -> list[AuditEvent]:
+        rows = await self._db.fetch(SEARCH, before_id, action, actor, subject, since, until,
+                                    limit)
+        return _events(rows)
+
+
+def _events(rows: Sequence[Row]) -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            id=r["id"], at=r["at"], action=r["action"], outcome=r["outcome"],
+            actor=r["actor"], subject=r["subject"], ip=r["ip"],
+            details=json.loads(r["details"]),
+        )
+        for r in rows
+    ]

@@ -7,6 +7,7 @@ and answered with a generic 500 body that names nothing internal.
 
 from __future__ import annotations
 
+import html
 import json
 
 import structlog
@@ -23,6 +24,7 @@ from service.errors import (
     StorageConflict,
     TemporarilyUnavailable,
 )
+from service.http.pages import PAGE_HEADERS, is_page_path
 from service.http.responses import NO_STORE
 from service.store import IntegrityViolation, StorageUnavailable
 
@@ -37,6 +39,8 @@ def is_oauth_path(path: str) -> bool:
 
 def error_response(exc: AuthdError, path: str) -> Response:
     headers = {**NO_STORE, **exc.headers}
+    if is_page_path(path):
+        return _page(exc.status, exc.title, exc.description, headers)
     if is_oauth_path(path):
         body: dict[str, object] = {"error": exc.code, "error_description": exc.description}
         media_type = "application/json"
@@ -54,6 +58,20 @@ def error_response(exc: AuthdError, path: str) -> Response:
         headers=headers,
         media_type=media_type,
     )
+
+
+def _page(status: int, title: str, detail: str, headers: dict[str, str]) -> Response:
+    """The console's errors as a page a person reads (same status as for a program)."""
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)} · authd console</title>"
+        '<link rel="stylesheet" href="/console/static/console.css"></head>'
+        f'<body><main class="narrow"><h1>{html.escape(title)}</h1>'
+        f'<p class="error" role="alert">{html.escape(detail)}</p>'
+        '<p><a href="/console">Back to the console</a></p></main></body></html>'
+    )
+    return Response(body.encode(), status_code=status, headers={**headers, **PAGE_HEADERS},
+                    media_type="text/html; charset=utf-8")
 
 
 def log_failure(exc: AuthdError) -> None:
@@ -123,6 +141,8 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
         "status": 500,
         "detail": "the request could not be completed",
     }
+    if is_page_path(request.url.path):
+        return _page(500, "Internal error", "the request could not be completed", NO_STORE)
     if is_oauth_path(request.url.path):
         oauth = {"error": "server_error", "error_description": "internal error"}
         return Response(json.dumps(oauth).encode(), 500, NO_STORE, "application/json")

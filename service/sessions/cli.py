@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     mfa_actions(actions)
     anomaly_actions(actions)
+    # Operator accounts (issue 18): grant-admin, revoke-admin.
+    from service.console.cli import register_user_actions as console_actions
+
+    console_actions(actions)
 
 
 def _password_from_stdin() -> str:
