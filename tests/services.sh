@@ -122,8 +122,20 @@ ensure_node() {
     || { say "node or npm is missing after installing nodejs npm"; return 1; }
 }
 
+# The README's quickstart (tests/test_quickstart.py runs it as written) uses curl and jq.
+ensure_quickstart_tools() {
+  if command -v curl >/dev/null && command -v jq >/dev/null; then
+    say "curl and jq are there"; return 0
+  fi
+  say "installing curl and jq (Debian's packages, for the README quickstart)"
+  apt_install curl jq
+  command -v curl >/dev/null && command -v jq >/dev/null \
+    || { say "curl or jq is missing after installing them"; return 1; }
+}
+
 ensure_postgres
 ensure_redis
 ensure_promtool
 ensure_chromium
 ensure_node
+ensure_quickstart_tools
