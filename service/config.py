@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from authd_verifier.dpop import check_dpop_algorithms
+
 from service.http.origins import serialize_origin
 from service.observability.logging import mask_url_password
 
@@ -118,6 +120,13 @@ def _duration_between(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _dpop_algorithms(text: str) -> tuple[str, ...]:
+    """Asymmetric JWS algorithms for DPoP proofs (RFC 9449 §4.2), space separated."""
+    algorithms = tuple(dict.fromkeys(text.split()))
+    check_dpop_algorithms(algorithms)
+    return algorithms
 
 
 def _choice(*options: str) -> Callable[[str], str]:
@@ -291,6 +300,10 @@ class Settings:
     log_format: str = "console"
     log_level: str = "info"
     anomaly_policy: str = "log"
+    # DPoP (RFC 9449): accepted proof algorithms, proof age window, server nonces.
+    dpop_algorithms: tuple[str, ...] = ("ES256", "ES384", "EdDSA", "PS256", "RS256")
+    dpop_proof_max_age: float = 60.0
+    dpop_nonce: bool = False
     # The operator console (issue 18, docs/console.md).
     console_idle_timeout: float = 900.0
     console_absolute_timeout: float = 8 * 3600.0
@@ -397,6 +410,9 @@ class Settings:
         read("AUTHD_LOG_FORMAT", "log_format", _choice("json", "console"))
         read("AUTHD_LOG_LEVEL", "log_level", _choice("debug", "info", "warning", "error"))
         read("AUTHD_ANOMALY_POLICY", "anomaly_policy", _choice("log", "step_up", "deny"))
+        read("AUTHD_DPOP_ALGS", "dpop_algorithms", _dpop_algorithms)
+        read("AUTHD_DPOP_PROOF_MAX_AGE", "dpop_proof_max_age", _duration_between(5, 300))
+        read("AUTHD_DPOP_NONCE", "dpop_nonce", _bool)
         read("AUTHD_CONSOLE_IDLE_TIMEOUT", "console_idle_timeout", _duration_between(10, 86400))
         read("AUTHD_CONSOLE_ABSOLUTE_TIMEOUT", "console_absolute_timeout",
              _duration_between(60, 7 * 86400))

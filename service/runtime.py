@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from service.apikeys.exchange import Exchange  # apikeys
     from service.apikeys.keys import ApiKeyService  # apikeys
     from service.console.service import Console  # console
+    from service.delegation.exchange import TokenExchange  # delegation
+    from service.dpop.proofs import DPoPService  # dpop
     from service.mfa.service import MfaService  # mfa
     from service.revocation.introspection import TokenInspector  # revocation
     from service.revocation.service import RevocationService  # revocation
@@ -68,6 +70,10 @@ class Runtime:
     # --- apikeys fields ---
     apikeys: ApiKeyService = field(init=False)
     api_key_exchange: Exchange = field(init=False)
+    # --- dpop fields ---
+    dpop: DPoPService = field(init=False)
+    # --- delegation fields ---
+    token_exchange: TokenExchange = field(init=False)
     # --- sessions fields ---
     sessions: SessionService = field(init=False)
     # --- mfa fields ---

@@ -33,6 +33,10 @@ def domain_routes() -> list[BaseRoute]:
 
     apikeys_grants()
     routes.extend(apikeys_routes)
+    # --- delegation routes ---
+    from service.delegation.wiring import grants as delegation_grants
+
+    delegation_grants()
     # --- sessions routes ---
     from service.sessions.handlers import routes as sessions_routes
     from service.sessions.wiring import grants as sessions_grants
@@ -100,10 +104,18 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     from service.revocation.wiring import wire as wire_revocation
 
     await wire_revocation(runtime, serving=serving)
+    # --- dpop wire --- (before the domains whose token requests it binds)
+    from service.dpop.wiring import wire as wire_dpop
+
+    await wire_dpop(runtime, serving=serving)
     # --- apikeys wire ---
     from service.apikeys.wiring import wire as wire_apikeys
 
     await wire_apikeys(runtime, serving=serving)
+    # --- delegation wire ---
+    from service.delegation.wiring import wire as wire_delegation
+
+    await wire_delegation(runtime, serving=serving)
     # --- sessions wire ---
     from service.sessions.wiring import wire as wire_sessions
 

@@ -51,7 +51,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="allowed audiences, space separated; the first is the default")
     create.add_argument("--token-ttl", type=_duration, default=None,
                         help="access-token lifetime, e.g. 15m (default AUTHD_API_KEY_TOKEN_TTL)")
+    _token_policy_options(create)
     create.set_defaults(handler=create_client)
+    policy = c_actions.add_parser(
+        "set-policy", help="set a client's token-exchange audiences and DPoP requirement")
+    policy.add_argument("client_id")
+    _token_policy_options(policy)
+    policy.add_argument("--no-exchange", action="store_true",
+                        help="allow no token exchange at all")
+    policy.set_defaults(handler=set_policy)
     c_actions.add_parser("list", help="list clients").set_defaults(handler=list_clients)
     disable = c_actions.add_parser("disable", help="disable a client and all its keys")
     disable.add_argument("client_id")
@@ -97,6 +105,30 @@ async def create_client(runtime: Runtime, args: argparse.Namespace) -> dict[str,
     client = await runtime.apikeys.create_client(
         args.name, scopes=parse_scopes(args.scope),
         audiences=tuple((args.audience or "").split()), token_ttl=args.token_ttl, actor=ACTOR,
+    )
+    if args.exchange_audiences or args.dpop_required:
+        client = await runtime.apikeys.set_token_policy(
+            client.id, exchange_audiences=args.exchange_audiences and tuple(
+                args.exchange_audiences), dpop_required=args.dpop_required, actor=ACTOR,
+        )
+    return client.as_dict()
+
+
+def _token_policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exchange-audience", action="append", default=None,
+                        metavar="AUD", dest="exchange_audiences",
+                        help="an audience this client may obtain by token exchange"
+                             " (RFC 8693); repeat for several")
+    parser.add_argument("--dpop-required", action=argparse.BooleanOptionalAction,
+                        default=None, help="token requests must carry a DPoP proof (RFC 9449)")
+
+
+async def set_policy(runtime: Runtime, args: argparse.Namespace) -> dict[str, Any]:
+    audiences = () if args.no_exchange else (
+        None if args.exchange_audiences is None else tuple(args.exchange_audiences))
+    client = await runtime.apikeys.set_token_policy(
+        args.client_id, exchange_audiences=audiences, dpop_required=args.dpop_required,
+        actor=ACTOR,
     )
     return client.as_dict()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from service.errors import InvalidClient, InvalidRequest
@@ -47,3 +48,20 @@ def header_api_key(x_api_key: str | None, authorization: str | None) -> str:
         raise InvalidClient("an API key is required (X-API-Key or Authorization: ApiKey)",
                             scheme="ApiKey")
     return key
+
+
+def form_client_credentials(form: Mapping[str, str], authorization: str | None) -> tuple[str, str]:
+    """(client_id, secret) of a token request by ``client_secret_basic`` or
+    ``client_secret_post`` (RFC 6749 §2.3.1): one method, not two; a ``client_id``
+    in the form must name the Basic client."""
+    if authorization is not None:
+        if "client_secret" in form:
+            raise InvalidRequest("use one client authentication method, not two")
+        client_id, secret = basic_credentials(authorization)
+        if "client_id" in form and form["client_id"] != client_id:
+            raise InvalidRequest("client_id differs from the authenticated client")
+        return client_id, secret
+    posted_id, posted_secret = form.get("client_id"), form.get("client_secret")
+    if not posted_id or not posted_secret:
+        raise InvalidClient("client authentication is required")
+    return posted_id, posted_secret

@@ -22,6 +22,7 @@ from service.apikeys.keys import SCOPE_TOKEN, ApiKeyService
 from service.apikeys.models import VerifiedKey
 from service.audit.log import AuditLog
 from service.config import Settings
+from service.dpop.errors import DPoPRequired
 from service.errors import (
     InvalidClient,
     InvalidRequest,
@@ -34,6 +35,8 @@ from service.observability.metrics import RATE_LIMITED
 from service.ratelimit import FAILED_API_KEY_LIMIT, RateLimiter
 
 API_KEY_LIMIT = "api_key"
+_BEARER = b'","token_type":"Bearer","expires_in":'
+_DPOP = b'","token_type":"DPoP","expires_in":'  # RFC 9449 §5
 
 
 class IssuedTokenLike(Protocol):
@@ -74,6 +77,8 @@ class ExchangeRequest:
     scope: str | None = None
     audience: str | None = None
     client_id: str | None = None
+    # RFC 9449: the DPoP proof key's thumbprint; the token is then bound to it.
+    dpop_jkt: str | None = None
 
 
 class Exchange:
@@ -113,16 +118,19 @@ class Exchange:
         audience = _audience(client.audiences, request.audience)
         if self._issuer is None:
             raise TemporarilyUnavailable("no signing key is available")
+        jkt = request.dpop_jkt
+        if jkt is None and client.dpop_required:
+            raise DPoPRequired("this client must send a DPoP proof")
         issued = await self._issuer.issue(
             subject=client.id, audience=audience, scope=scope, client_id=client.id,
-            ttl=client.token_ttl,
+            ttl=client.token_ttl, extra=None if jkt is None else {"cnf": {"jkt": jkt}},
         )
         self._apikeys.usage.exchanged(key.id, client.id, request.grant, request.ip, time.time())
         # Every part is JSON-safe as is: a JWS compact string is base64url and dots,
         # and RFC 6749 §3.3 scope tokens exclude the quote and the backslash.
         return b"".join((
             b'{"access_token":"', issued.token.encode(),
-            b'","token_type":"Bearer","expires_in":',
+            _BEARER if jkt is None else _DPOP,
             str(issued.expires_at - issued.issued_at).encode(),
             b',"scope":"', scope.encode(), b'"}',
         ))

@@ -14,6 +14,7 @@ DESIGN §3 (problem+json errors, ``authd:admin`` required):
   GET  /admin/apikeys/{key_id}              one key
   POST /admin/apikeys/{key_id}/revoke       revoke a key
   POST /admin/apikeys/{key_id}/rotate       successor key; the old one expires after overlap
+  POST /admin/clients/{client_id}/token-policy  exchange audiences (RFC 8693), DPoP required
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 ADMIN = "authd:admin"
 API_KEY_GRANT = "api_key"
 CLIENT_CREDENTIALS = "client_credentials"
+V1_TOKEN_PATH = "/v1/token"  # noqa: S105 - a path
 _ISSUED_API_KEY = TOKENS_ISSUED.labels(API_KEY_GRANT)
 
 
@@ -81,6 +83,7 @@ async def client_credentials(request: TokenRequest) -> bytes:
         return await exchange.exchange(ExchangeRequest(
             unverified_key=secret, grant=CLIENT_CREDENTIALS, ip=request.ip,
             scope=form.get("scope"), audience=audience, client_id=client_id,
+            dpop_jkt=request.dpop_jkt,
         ))
     except InvalidClient as exc:
         # RFC 6749 §5.2: the challenge names the scheme the client used.
@@ -94,18 +97,22 @@ class ApiKeyTokenEndpoint:
     """``X-API-Key: <key>`` or ``Authorization: ApiKey <key>``; optional ``scope`` and
     ``audience`` in a form or JSON body. Answers like the OAuth endpoint."""
 
-    _WANTED = frozenset({b"authorization", b"x-api-key"})
+    _WANTED = frozenset({b"authorization", b"x-api-key", b"dpop"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             request = await read_request(scope, receive, self._WANTED)
             params = _v1_params(request.content_type, request.body)
             key = _v1_key(request.headers, request.duplicated)
-            exchange: Exchange = scope["state"]["runtime"].api_key_exchange
+            runtime = scope["state"]["runtime"]
+            proof = request.headers.get(b"dpop")
+            exchange: Exchange = runtime.api_key_exchange
             body = await exchange.exchange(ExchangeRequest(
                 unverified_key=key, grant=API_KEY_GRANT, ip=request.ip,
                 scope=params.get("scope"),
                 audience=pick_audience(params.get("audience"), params.get("resource")),
+                dpop_jkt=None if proof is None else await runtime.dpop.bind(
+                    proof, method="POST", path=V1_TOKEN_PATH),
             ))
         except ANSWERABLE as failure:
             exc = token_error(failure)
@@ -198,12 +205,46 @@ async def create_client(request: Request) -> Response:
         isinstance(audiences, list) and all(isinstance(a, str) for a in audiences)
     ):
         raise InvalidRequest("audiences must be a list of strings")
-    client = await runtime_of(request).apikeys.create_client(
+    exchange_audiences, dpop_required = _token_policy_fields(data)
+    apikeys = runtime_of(request).apikeys
+    client = await apikeys.create_client(
         name, scopes=parse_scopes(_scopes_field(data, "scopes") or data.get("scope")),
         audiences=tuple(audiences or ()), token_ttl=_duration_field(data, "token_ttl"),
         actor=actor,
     )
+    if exchange_audiences or dpop_required:
+        client = await apikeys.set_token_policy(
+            client.id, exchange_audiences=exchange_audiences, dpop_required=dpop_required,
+            actor=actor,
+        )
     return json_response(client.as_dict(), 201)
+
+
+def _token_policy_fields(data: dict[str, Any]) -> tuple[tuple[str, ...] | None, bool | None]:
+    """``exchange_audiences`` (a list, or a space-separated string) and ``dpop_required``
+    (a boolean); absent fields are None (unchanged)."""
+    audiences = data.get("exchange_audiences")
+    if isinstance(audiences, str):
+        audiences = audiences.split()
+    if audiences is not None and not (
+        isinstance(audiences, list) and all(isinstance(a, str) for a in audiences)
+    ):
+        raise InvalidRequest("exchange_audiences must be a list of strings")
+    required = data.get("dpop_required")
+    if required is not None and not isinstance(required, bool):
+        raise InvalidRequest("dpop_required must be true or false")
+    return (None if audiences is None else tuple(audiences)), required
+
+
+async def set_token_policy(request: Request) -> Response:
+    """Replace the client's token-exchange audiences and/or its DPoP requirement."""
+    actor = await _actor(request)
+    exchange_audiences, dpop_required = _token_policy_fields(await read_json(request))
+    client = await runtime_of(request).apikeys.set_token_policy(
+        request.path_params["client_id"], exchange_audiences=exchange_audiences,
+        dpop_required=dpop_required, actor=actor,
+    )
+    return json_response(client.as_dict())
 
 
 async def list_clients(request: Request) -> Response:
@@ -282,6 +323,7 @@ routes: list[BaseRoute] = [
     Route("/admin/clients", list_clients, methods=["GET"]),
     Route("/admin/clients/{client_id}", get_client, methods=["GET"]),
     Route("/admin/clients/{client_id}/disable", disable_client, methods=["POST"]),
+    Route("/admin/clients/{client_id}/token-policy", set_token_policy, methods=["POST"]),
     Route("/admin/clients/{client_id}/keys", create_key, methods=["POST"]),
     Route("/admin/clients/{client_id}/keys", list_keys, methods=["GET"]),
     Route("/admin/apikeys/{key_id}", get_key, methods=["GET"]),

@@ -251,6 +251,31 @@ class ApiKeyService:
         await self.audit.write("client.disable", actor=actor, subject=client_id)
         return await self.client(client_id)
 
+    async def set_token_policy(
+        self,
+        client_id: str,
+        *,
+        exchange_audiences: tuple[str, ...] | None = None,
+        dpop_required: bool | None = None,
+        actor: str,
+    ) -> Client:
+        """Set what the client may obtain by token exchange (RFC 8693; the audiences
+        replace the previous list, an empty list allows none) and whether its token
+        requests need a DPoP proof (RFC 9449); ``None`` keeps a setting. Every replica
+        drops its cached copy of the client at once."""
+        client = await self.client(client_id)
+        audiences = client.exchange_audiences if exchange_audiences is None else tuple(
+            dict.fromkeys(exchange_audiences))
+        for audience in audiences:
+            if not isinstance(audience, str) or not _AUDIENCE.fullmatch(audience):
+                raise InvalidClientSpec("an audience is 1-256 visible characters, no spaces")
+        required = client.dpop_required if dpop_required is None else dpop_required
+        await self.store.set_client_token_policy(client_id, audiences, required, time.time())
+        await self.bus.publish(TOPIC, "client:" + client_id)
+        await self.audit.write("client.token_policy", actor=actor, subject=client_id,
+                               exchange_audiences=list(audiences), dpop_required=required)
+        return await self.client(client_id)
+
     # ---- keys ----------------------------------------------------------------------
 
     async def create_key(

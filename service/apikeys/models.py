@@ -13,7 +13,9 @@ DISABLED = "disabled"
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """A service account. ``audiences[0]`` is the default audience of its tokens."""
+    """A service account. ``audiences[0]`` is the default audience of its tokens;
+    ``exchange_audiences`` are those it may obtain by RFC 8693 token exchange (none
+    by default); ``dpop_required`` makes its token requests need a DPoP proof."""
 
     id: str
     name: str
@@ -23,6 +25,8 @@ class Client:
     status: str
     created_at: float
     updated_at: float
+    exchange_audiences: tuple[str, ...] = ()
+    dpop_required: bool = False
 
     @property
     def active(self) -> bool:
@@ -38,6 +42,8 @@ class Client:
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "exchange_audiences": list(self.exchange_audiences),
+            "dpop_required": self.dpop_required,
         }
 
 

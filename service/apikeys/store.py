@@ -26,6 +26,10 @@ SELECT_CLIENT = "SELECT * FROM clients WHERE id = $1"
 SELECT_CLIENT_BY_NAME = "SELECT * FROM clients WHERE name = $1"
 LIST_CLIENTS = "SELECT * FROM clients ORDER BY created_at, id"
 SET_CLIENT_STATUS = "UPDATE clients SET status = $2, updated_at = $3 WHERE id = $1"
+SET_CLIENT_POLICY = (
+    "UPDATE clients SET exchange_audiences = $2, dpop_required = $3, updated_at = $4"
+    " WHERE id = $1"
+)
 
 INSERT_KEY = (
     "INSERT INTO api_keys (id, client_id, digest, display, scopes, rate_count, rate_window,"
@@ -46,7 +50,8 @@ SELECT_BY_DIGEST = (
     " k.expires_at, k.last_used_at, k.replaces, k.created_at, k.revoked_at,"
     " c.name AS c_name, c.scopes AS c_scopes, c.audience AS c_audience,"
     " c.token_ttl AS c_token_ttl, c.status AS c_status, c.created_at AS c_created_at,"
-    " c.updated_at AS c_updated_at"
+    " c.updated_at AS c_updated_at, c.exchange_audiences AS c_exchange_audiences,"
+    " c.dpop_required AS c_dpop_required"
     " FROM api_keys k JOIN clients c ON c.id = k.client_id WHERE k.digest = $1"
 )
 # Every replica's set of existing keys (known.py): 32 bytes a row, read in the background.
@@ -81,6 +86,13 @@ class ApiKeyStore(Protocol):
     async def clients(self) -> list[Client]: ...
 
     async def set_client_status(self, client_id: str, status: str, now: float) -> bool: ...
+
+    async def set_client_token_policy(
+        self, client_id: str, exchange_audiences: tuple[str, ...], dpop_required: bool,
+        now: float,
+    ) -> bool:
+        """Replace the client's token-exchange audiences and DPoP requirement."""
+        ...
 
     async def insert_key(self, key: ApiKey, digest: bytes) -> None: ...
 
@@ -136,6 +148,15 @@ class SqlApiKeyStore:
     async def set_client_status(self, client_id: str, status: str, now: float) -> bool:
         return await self._db.execute(SET_CLIENT_STATUS, client_id, status, now) == 1
 
+    async def set_client_token_policy(
+        self, client_id: str, exchange_audiences: tuple[str, ...], dpop_required: bool,
+        now: float,
+    ) -> bool:
+        return await self._db.execute(
+            SET_CLIENT_POLICY, client_id, " ".join(exchange_audiences), dpop_required,
+            now,
+        ) == 1
+
     async def insert_key(self, key: ApiKey, digest: bytes) -> None:
         await _insert_key(self._db, key, digest)
 
@@ -155,6 +176,8 @@ class SqlApiKeyStore:
             audiences=tuple(row["c_audience"].split()), token_ttl=row["c_token_ttl"],
             status=row["c_status"], created_at=row["c_created_at"],
             updated_at=row["c_updated_at"],
+            exchange_audiences=tuple(row["c_exchange_audiences"].split()),
+            dpop_required=bool(row["c_dpop_required"]),
         )
         return VerifiedKey(key=_key(row), client=client)
 
@@ -201,6 +224,8 @@ def _client(row: Row) -> Client:
         id=row["id"], name=row["name"], scopes=split_scopes(row["scopes"]),
         audiences=tuple(row["audience"].split()), token_ttl=row["token_ttl"],
         status=row["status"], created_at=row["created_at"], updated_at=row["updated_at"],
+        exchange_audiences=tuple(row["exchange_audiences"].split()),
+        dpop_required=bool(row["dpop_required"]),
     )
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 FORM = b"application/x-www-form-urlencoded"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path
 # A token request body is a few hundred bytes; this bound applies before the
 # deployment's AUTHD_MAX_BODY_BYTES, whichever is smaller.
 MAX_BODY = 16384
@@ -62,6 +63,8 @@ class TokenRequest:
     form: Mapping[str, str]
     authorization: str | None
     ip: str
+    # RFC 9449: the thumbprint of a valid DPoP proof's key, to bind what is issued.
+    dpop_jkt: str | None = None
 
 
 GrantHandler = Callable[[TokenRequest], Awaitable[bytes]]
@@ -150,7 +153,7 @@ async def send_error(send: Send, exc: AuthdError) -> None:
 class TokenEndpoint:
     """The ASGI app of ``POST /oauth/token``."""
 
-    _WANTED = frozenset({b"authorization"})
+    _WANTED = frozenset({b"authorization", b"dpop"})
 
     def __init__(self) -> None:
         self._grants: dict[str, GrantHandler] = {}
@@ -167,7 +170,7 @@ class TokenEndpoint:
         try:
             request = await read_request(scope, receive, self._WANTED)
             if request.duplicated:
-                raise InvalidRequest("the Authorization header appears more than once")
+                raise InvalidRequest("the Authorization or DPoP header appears more than once")
             if request.content_type != FORM:
                 raise InvalidRequest("the body must be application/x-www-form-urlencoded")
             form = parse_form(request.body)
@@ -178,9 +181,13 @@ class TokenEndpoint:
             if handler is None:
                 raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
             grant_label = grant_type
+            runtime = scope["state"]["runtime"]
+            proof = request.headers.get(b"dpop")
             body = await handler(TokenRequest(
-                runtime=scope["state"]["runtime"], form=form,
+                runtime=runtime, form=form,
                 authorization=request.headers.get(b"authorization"), ip=request.ip,
+                dpop_jkt=None if proof is None else await runtime.dpop.bind(
+                    proof, method="POST", path=TOKEN_PATH),
             ))
         except ANSWERABLE as failure:
             exc = token_error(failure)

@@ -60,6 +60,16 @@ ACTIVE_KEY_AGE = Gauge(
 )
 
 TOKENS_ISSUED = Counter("authd_tokens_issued_total", "Access tokens issued, by grant.", ["grant"])
+DPOP_PROOFS = Counter(
+    "authd_dpop_proofs_total",
+    "DPoP proofs at the token endpoints, by outcome (valid, invalid, replayed, nonce).",
+    ["outcome"],
+)
+TOKEN_EXCHANGES = Counter(
+    "authd_token_exchanges_total",
+    "RFC 8693 token exchanges, by outcome (issued or the error code).",
+    ["outcome"],
+)
 TOKEN_REQUESTS_FAILED = Counter(
     "authd_token_requests_failed_total",
     "Token requests refused, by grant and error code.",

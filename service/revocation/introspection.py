@@ -18,7 +18,8 @@ REFRESH_PREFIX = "rt_"
 MAX_TOKEN_CHARS = 8192
 INACTIVE: dict[str, Any] = {"active": False}
 # Claims an introspection answer repeats from a valid access token (RFC 7662 §2.2).
-_ECHOED = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "sid")
+_ECHOED = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "sid",
+           "act", "cnf")
 
 
 class TokenVerifier(Protocol):
@@ -68,7 +69,9 @@ class TokenInspector:
         claims = await self._verified_access_claims(unverified_token)
         if claims is None or await self._revocations.is_revoked(claims):
             return dict(INACTIVE)
-        answer: dict[str, Any] = {"active": True, "token_type": "Bearer"}
+        # RFC 9449 §6.2: a DPoP-bound token is introspected with its cnf.jkt.
+        answer: dict[str, Any] = {"active": True,
+                                  "token_type": "DPoP" if "cnf" in claims else "Bearer"}
         answer.update({name: claims[name] for name in _ECHOED if name in claims})
         return answer
 

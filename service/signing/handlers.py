@@ -64,9 +64,9 @@ class JwksEndpoint:
         await send({"type": "http.response.body", "body": body})
 
 
-def metadata_document(issuer: str) -> dict[str, Any]:
+def metadata_document(issuer: str, dpop_algorithms: list[str] | None = None) -> dict[str, Any]:
     """RFC 8414 §2 authorization server metadata for this deployment."""
-    return {
+    document = {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
@@ -89,11 +89,15 @@ def metadata_document(issuer: str) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["authd:admin", "authd:introspect"],
     }
+    if dpop_algorithms:
+        document["dpop_signing_alg_values_supported"] = dpop_algorithms  # RFC 9449 §5.1
+    return document
 
 
 async def metadata(request: Request) -> Response:
     runtime = runtime_of(request)
-    body = json.dumps(metadata_document(runtime.settings.issuer), separators=(",", ":"))
+    body = json.dumps(metadata_document(runtime.settings.issuer, runtime.dpop.algorithms),
+                      separators=(",", ":"))
     return Response(body.encode(), media_type="application/json",
                     headers={"Cache-Control": "public, max-age=3600"})
 

@@ -16,6 +16,14 @@ The ASGI middleware lives in :mod:`authd_verifier.middleware`, test helpers in
 
 from .cache_policy import CachePolicy
 from .claims import DEFAULT_LEEWAY_SECONDS, Claims
+from .delegation import DelegationPolicy, DelegationRefused
+from .dpop import (
+    DPoPBindingMismatch,
+    DPoPVerifier,
+    InvalidDPoPProof,
+    MemoryReplayCache,
+    jwk_thumbprint,
+)
 from .errors import (
     DisallowedAlgorithm,
     InsufficientScope,
@@ -45,13 +53,19 @@ __all__ = [
     "AsyncVerifier",
     "CachePolicy",
     "Claims",
+    "DPoPBindingMismatch",
+    "DPoPVerifier",
+    "DelegationPolicy",
+    "DelegationRefused",
     "DisallowedAlgorithm",
     "InsufficientScope",
     "InsufficientUserAuthentication",
+    "InvalidDPoPProof",
     "InvalidSignature",
     "JWKSCache",
     "KeySetUnavailable",
     "MalformedToken",
+    "MemoryReplayCache",
     "RevocationFeed",
     "RevocationList",
     "TokenExpired",
@@ -64,5 +78,6 @@ __all__ = [
     "WrongAudience",
     "WrongIssuer",
     "WrongType",
+    "jwk_thumbprint",
     "jwks_url",
 ]

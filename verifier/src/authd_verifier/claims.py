@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from .delegation import actor_chain
 from .errors import (
     InsufficientScope,
     InsufficientUserAuthentication,
@@ -141,6 +142,19 @@ class Claims:
         """``acr``: the authentication context class, if any."""
         value = self.raw.get("acr")
         return value if isinstance(value, str) else None
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The delegation chain of an exchanged token (RFC 8693 ``act``), the acting
+        client first; empty for a first-hand token. See :mod:`authd_verifier.delegation`."""
+        return actor_chain(self.raw)
+
+    @property
+    def dpop_thumbprint(self) -> str | None:
+        """``cnf.jkt``: the RFC 7638 thumbprint of the key a DPoP-bound token needs."""
+        cnf = self.raw.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
 
 
 class ClaimRules:

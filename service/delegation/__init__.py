@@ -1,0 +1,1 @@
+"""Delegation between services: the RFC 8693 token-exchange grant."""

@@ -1,0 +1,62 @@
+"""DPoP proofs at authd's token endpoints (RFC 9449 §4-§5, §8).
+
+``DPoPService.bind`` checks the ``DPoP`` header of a token request and returns the
+RFC 7638 thumbprint of the proof's key, which the issued access token carries as
+``cnf.jkt`` (and a refresh family keeps). The proof checks themselves are the
+verifier library's (``authd_verifier.dpop``), the same code resource servers run;
+this adds the shared replay cache and the server nonces.
+
+``htu`` is compared with the issuer URL plus the endpoint's path: the URL clients
+are told about (RFC 8414 metadata), whatever proxy stands in front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from authd_verifier.dpop import InvalidDPoPProof as ProofRefused
+from authd_verifier.dpop import ProofChecker, replay_key
+
+from service.dpop.errors import InvalidDPoPProof, UseDPoPNonce
+from service.dpop.nonces import NonceSource
+from service.dpop.replay import ProofReplayCache
+from service.observability.metrics import DPOP_PROOFS
+
+
+class DPoPService:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        algorithms: Iterable[str],
+        max_age: int,
+        replay: ProofReplayCache,
+        nonces: NonceSource | None,
+    ) -> None:
+        self._issuer = issuer.rstrip("/")
+        self._checker = ProofChecker(algorithms=algorithms, max_age=max_age)
+        self._replay = replay
+        self._nonces = nonces
+
+    @property
+    def algorithms(self) -> list[str]:
+        """For RFC 8414 ``dpop_signing_alg_values_supported``."""
+        return sorted(self._checker.algorithms)
+
+    async def bind(self, unverified_proof: str, *, method: str, path: str) -> str:
+        """The proof key's thumbprint, or InvalidDPoPProof / UseDPoPNonce."""
+        url = self._issuer + path
+        try:
+            proof = self._checker.check(unverified_proof, method=method, url=url)
+        except ProofRefused as refused:
+            DPOP_PROOFS.labels("invalid").inc()
+            # A fixed string of the library's, never taken from the proof.
+            raise InvalidDPoPProof(str(refused)) from None
+        if self._nonces is not None and not self._nonces.valid(proof.nonce):
+            DPOP_PROOFS.labels("nonce").inc()
+            raise UseDPoPNonce(self._nonces.current())
+        if not await self._replay.first_use(replay_key(proof, url), self._checker.replay_window):
+            DPOP_PROOFS.labels("replayed").inc()
+            raise InvalidDPoPProof("the DPoP proof was used before")
+        DPOP_PROOFS.labels("valid").inc()
+        return proof.jkt
