@@ -16,6 +16,7 @@ recorded under every policy).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ KEY_NETWORKS_KEEP = 32
 TOPIC = "anomaly.apikey"
 FLUSH_INTERVAL = 1.0
 MAX_PENDING = 10_000
+# The part of a key view's life, at its end, in which a use triggers a re-read.
+REFRESH_AHEAD = 0.2
 
 
 class LoginMonitor:
@@ -89,29 +92,61 @@ class KeyUseMonitor:
         self._ttl = max(cache_ttl, 1.0)
         self._keep = keep
         self._views: dict[str, _KeyView] = {}
+        self._loads: dict[str, asyncio.Future[_KeyView]] = {}
+        self._epoch = 0
         self._pending: dict[tuple[str, str], tuple[str, str, float]] = {}
         self._loop = Periodic("authd-anomaly-keys", FLUSH_INTERVAL, self.flush)
         bus.subscribe(TOPIC, self._on_invalidate)
 
     async def _on_invalidate(self, message: str) -> None:
+        self._epoch += 1
         self._views.pop(message, None)
 
     async def _view(self, key_id: str, now: float) -> _KeyView:
+        """The key's view, read at most ``ttl`` ago. A view used in the last fifth of
+        its life is re-read in the background while it answers, and the requests that
+        find none (or an expired one) share one read: without this every request in
+        flight when a busy key's view expired queued its own read on the store, the
+        multi-second stall measured at saturation (issue 15)."""
         view = self._views.get(key_id)
-        if view is None or now - view.loaded_at > self._ttl:
-            try:
-                access = await self._store.key_access(key_id)
-            except StorageUnavailable:
-                # Through a storage outage the key's last known restrictions hold, so
-                # that a key served stale by the exchange (AUTHD_API_KEY_STALE_IF_ERROR)
-                # is not refused here; a key never seen still gets the 503.
-                if view is None:
-                    raise
-                return view
-            allowed = None
-            if access is not None and access.allowed_cidrs:
-                allowed = signals.parse_cidrs(access.allowed_cidrs)
-            view = _KeyView(now, allowed, set(access.networks) if access else set())
+        if view is not None and now - view.loaded_at <= self._ttl:
+            if now - view.loaded_at > self._ttl * (1 - REFRESH_AHEAD) and (
+                    key_id not in self._loads):
+                self._load(key_id, now, view)
+            return view
+        return await asyncio.shield(self._load(key_id, now, view))
+
+    def _load(self, key_id: str, now: float, previous: _KeyView | None
+              ) -> asyncio.Future[_KeyView]:
+        pending = self._loads.get(key_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read(key_id, now, previous))
+            self._loads[key_id] = pending
+            pending.add_done_callback(lambda done: self._load_done(key_id, done))
+        return pending
+
+    def _load_done(self, key_id: str, done: asyncio.Future[_KeyView]) -> None:
+        if self._loads.get(key_id) is done:
+            del self._loads[key_id]
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("anomaly.view_failed", error=type(done.exception()).__name__)
+
+    async def _read(self, key_id: str, now: float, previous: _KeyView | None) -> _KeyView:
+        epoch = self._epoch
+        try:
+            access = await self._store.key_access(key_id)
+        except StorageUnavailable:
+            # Through a storage outage the key's last known restrictions hold, so
+            # that a key served stale by the exchange (AUTHD_API_KEY_STALE_IF_ERROR)
+            # is not refused here; a key never seen still gets the 503.
+            if previous is None:
+                raise
+            return previous
+        allowed = None
+        if access is not None and access.allowed_cidrs:
+            allowed = signals.parse_cidrs(access.allowed_cidrs)
+        view = _KeyView(now, allowed, set(access.networks) if access else set())
+        if epoch == self._epoch:  # no invalidation came while reading
             self._views[key_id] = view
         return view
 
