@@ -11,10 +11,10 @@ secure context); anywhere else it needs HTTPS, at authd or at a trusted proxy
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlencode
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -90,7 +90,8 @@ async def _changing(request: Request, stages: tuple[str, ...] = (ACTIVE,)
     """The session and the form of a state-changing request, its CSRF token checked."""
     _same_origin(request)
     session = await _session(request, stages)
-    form = await _form(request)
+    # A body that is not the console's form cannot carry its token: refused as such.
+    form = await _form(request) if media_type(request) == FORM else {}
     console_of(request).sessions.check_csrf(session, form.get("csrf"))
     return session, form
 
