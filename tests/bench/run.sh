@@ -31,9 +31,10 @@ for name in $BENCH; do
       DURATION="$DURATION" bash "$HERE/bench_exchange.sh" 2>"$OUT/exchange.err" | tee "$OUT/exchange.txt" ;;
     cors)
       # With AUTHD_CORS_ORIGINS unset the app is not wrapped at all; set, a token
-      # request pays one dictionary miss (service/http/cors.py). Same key, same run.
+      # request pays one dictionary miss (service/http/cors.py, ~1 us). In the order
+      # unset, set, set, unset, so a drift of the machine's load shows as such.
       section "API-key exchange, one worker, AUTHD_CORS_ORIGINS unset vs set"
-      for origins in unset https://app.example.com; do
+      for origins in unset https://app.example.com https://app.example.com unset; do
         value="$origins"; [[ "$value" == unset ]] && value=""
         line="$(AUTHD_CORS_ORIGINS="$value" WORKERS=1 PEER=0 DURATION="$DURATION" \
           bash "$HERE/bench_exchange.sh" 2>>"$OUT/cors.err" | grep '^authd 1w')"
