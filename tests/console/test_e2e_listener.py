@@ -1,0 +1,60 @@
+"""``AUTHD_ADMIN_LISTEN``: /admin and /console only on the admin port, the public
+endpoints only on the public port — one real server, both sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.support.servers import Server, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
+
+
+@pytest.fixture
+def split(start_server: Callable[..., Server], server_env: dict[str, str]
+          ) -> tuple[Server, str]:
+    admin_port = free_port()
+    env = {**server_env, "AUTHD_ADMIN_LISTEN": f"127.0.0.1:{admin_port}"}
+    server = start_server(env)
+    return server, f"http://127.0.0.1:{admin_port}"
+
+
+def test_the_public_port_does_not_serve_admin_or_console(split: tuple[Server, str]) -> None:
+    """On the public port /admin/* and /console answer 404 problem+json."""
+    server, _ = split
+    for path in ("/admin/keys", "/console", "/console/login", "/admin/audit"):
+        response = httpx.get(server.base_url + path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith(
+            "application/problem+json") or path.startswith("/console")
+
+
+def test_the_admin_port_serves_admin_and_console(split: tuple[Server, str]) -> None:
+    """On the admin port the admin API asks for credentials and the console for a
+    sign-in."""
+    _, admin = split
+    assert httpx.get(admin + "/admin/keys").status_code == 401
+    console = httpx.get(admin + "/console")
+    assert console.status_code == 303
+    assert console.headers["location"] == "/console/login"
+    assert httpx.get(admin + "/console/login").status_code == 200
+
+
+def test_the_admin_port_does_not_serve_the_public_endpoints(
+        split: tuple[Server, str]) -> None:
+    """Token, JWKS and login are not on the admin port; its own probes are."""
+    _, admin = split
+    assert httpx.post(admin + "/oauth/token").status_code == 404
+    assert httpx.get(admin + "/.well-known/jwks.json").status_code == 404
+    assert httpx.post(admin + "/v1/login", json={}).status_code == 404
+    assert httpx.get(admin + "/healthz").status_code == 200
+
+
+def test_the_public_port_keeps_serving_the_public_endpoints(
+        split: tuple[Server, str]) -> None:
+    """JWKS answers on the public port as ever."""
+    server, _ = split
+    assert httpx.get(server.base_url + "/.well-known/jwks.json").status_code == 200
