@@ -40,7 +40,7 @@ TOPIC = "anomaly.apikey"
 FLUSH_INTERVAL = 1.0
 MAX_PENDING = 10_000
 # The part of a key view's life, at its end, in which a use triggers a re-read.
-REFRESH_AHEAD = 0.2
+REFRESH_AHEAD = 0.5
 
 
 class LoginMonitor:
@@ -103,7 +103,7 @@ class KeyUseMonitor:
         self._views.pop(message, None)
 
     async def _view(self, key_id: str, now: float) -> _KeyView:
-        """The key's view, read at most ``ttl`` ago. A view used in the last fifth of
+        """The key's view, read at most ``ttl`` ago. A view used in the second half of
         its life is re-read in the background while it answers, and the requests that
         find none (or an expired one) share one read: without this every request in
         flight when a busy key's view expired queued its own read on the store, the

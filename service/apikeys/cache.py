@@ -17,7 +17,7 @@ An invalidation drops the entry entirely, stale window and all.
 A lookup that started before an invalidation must not re-insert what it read: every
 invalidation bumps ``epoch`` and ``put`` refuses a read begun in an older epoch.
 
-Refresh ahead: a record used in the last fifth of its freshness asks its owner (the
+Refresh ahead: a record used in the second half of its freshness asks its owner (the
 ``refresh`` callback) to read it again in the background, once, while it keeps
 answering. A key in steady use therefore never expires under its requests: without
 this, every request in flight when a busy key's entry expired missed at once and
@@ -37,8 +37,9 @@ from service.observability.metrics import API_KEY_STALE_SERVED
 MAX_ENTRIES = 100_000
 # While the store is down, a stale entry is re-tried at most this often per key.
 MIN_RETRY = 1.0
-# The part of an entry's freshness, at its end, in which a use triggers a re-read.
-REFRESH_AHEAD = 0.2
+# The part of an entry's freshness, at its end, in which a use triggers a re-read:
+# half, so that a re-read slowed by a saturated loop still lands before expiry.
+REFRESH_AHEAD = 0.5
 
 
 @dataclass(slots=True)

@@ -33,21 +33,21 @@ def _refreshing_cache(clock: Clock, asked: list[bytes], ttl: float = 5.0) -> Key
 
 
 def test_a_use_early_in_the_ttl_asks_for_no_refresh() -> None:
-    """Within the first four fifths of its freshness an entry answers and asks nothing."""
+    """Within the first half of its freshness an entry answers and asks nothing."""
     clock = Clock()
     asked: list[bytes] = []
     cache = _refreshing_cache(clock, asked)
-    clock.now += 3.9
+    clock.now += 2.4
     assert cache.get(DIGEST) is not None
     assert asked == []
 
 
-def test_a_use_in_the_last_fifth_asks_once_for_a_refresh_and_still_answers() -> None:
+def test_a_use_in_the_second_half_asks_once_for_a_refresh_and_still_answers() -> None:
     """A busy entry near its end is re-read in the background once, answering meanwhile."""
     clock = Clock()
     asked: list[bytes] = []
     cache = _refreshing_cache(clock, asked)
-    clock.now += 4.1
+    clock.now += 2.6
     assert cache.get(DIGEST) == _verified()
     assert cache.get(DIGEST) == _verified()
     assert asked == [DIGEST]
@@ -70,7 +70,7 @@ def test_a_failed_refresh_is_asked_again_only_after_min_retry() -> None:
     clock = Clock()
     asked: list[bytes] = []
     cache = _refreshing_cache(clock, asked, ttl=10.0)
-    clock.now += 8.1
+    clock.now += 6.0
     cache.get(DIGEST)
     cache.refresh_failed(DIGEST)
     clock.now += 0.5

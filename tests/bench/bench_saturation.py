@@ -23,7 +23,12 @@ from wrk's histogram on the premise that every shed answer is faster than every 
 one (sheds are answered before any work); max bounds both.
 
 Every feature stays on: JSON access log, metrics, request ids, rate limits, usage batching.
-Env: DURATION (10) WARMUP (3) CONNS ("8 64") SHED_CONNS (512) SECTIONS, SHARED_BENCH.
+With 2 workers, SHARE_RUNS more runs of /oauth/token at c=64 (half the duration each)
+give the balance over several runs: each worker's share of the connections (sampled
+from /proc mid-run) and of the requests.
+
+Env: DURATION (10) WARMUP (3) CONNS ("8 64") SHED_CONNS (512) SHARE_RUNS (5) SECTIONS,
+SHARED_BENCH.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +64,7 @@ DURATION = int(os.environ.get("DURATION", "10"))
 WARMUP = int(os.environ.get("WARMUP", "3"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "8 64").split()]
 SHED_CONNS = int(os.environ.get("SHED_CONNS", "512"))
+SHARE_RUNS = int(os.environ.get("SHARE_RUNS", "5"))
 SECTIONS = os.environ.get("SECTIONS", "openssl bare peer sqlite postgres").split()
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCOPE = "read:things"
@@ -87,6 +94,7 @@ class Row:
     shares: list[float] = field(default_factory=list)
     ok_p50: float | None = None
     ok_p99: float | None = None
+    conn_shares: list[float] = field(default_factory=list)
 
 
 HEADER = (f"{'what':<34} {'c':>4} {'ok/s':>7} {'non2xx':>6} {'sockerr':>7} {'p50_ms':>7} "
@@ -97,7 +105,10 @@ def show(row: Row) -> None:
     def num(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    shares = " / ".join(f"{s:.0%}" for s in row.shares) if len(row.shares) > 1 else ""
+    shares = ""
+    if len(row.shares) > 1:
+        shares = "req " + " / ".join(f"{s:.0%}" for s in row.shares)
+        shares += ", conn " + " / ".join(f"{s:.0%}" for s in row.conn_shares)
     say(f"{row.label:<34} {row.conns:>4} {row.ok_rps:>7.0f} {row.non2xx:>6} {row.sock_err:>7} "
         f"{row.p50:>7.1f} {row.p90:>7.1f} {row.p99:>7.1f} {num(row.max_ms, '7.0f'):>7} "
         f"{num(row.cores, '5.2f'):>5} {num(row.per_cpu, '8.0f'):>8}  {shares}")
@@ -176,6 +187,28 @@ def tree_ticks(root: int) -> dict[int, int]:
     return found
 
 
+def connection_shares(server: Server) -> list[float]:
+    """Each worker's part of the established connections on the server's port (what
+    SO_REUSEPORT balances), from /proc: the fds of each child against /proc/net/tcp."""
+    assert server.process is not None
+    established = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == server.port and fields[3] == "01":
+            established.add(fields[9])
+    held: dict[int, int] = {}
+    for pid in tree_ticks(server.process.pid):
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        count = sum(1 for link in links if link[8:-1] in established)
+        if count:
+            held[pid] = count
+    total = sum(held.values()) or 1
+    return [held[pid] / total for pid in sorted(held)]
+
+
 def worker_counts(server: Server) -> dict[str, float]:
     text = httpx.get(server.base_url + "/metrics", timeout=10).text
     return {s.labels["worker"]: s.value for fam in text_string_to_metric_families(text)
@@ -198,8 +231,13 @@ def measure(server: Server, label: str, path: str, conns: int, lua: Path,
     before_counts = worker_counts(server)
     before = tree_ticks(server.process.pid)
     started = time.monotonic()
+    sampled: list[list[float]] = []
+    sampler = threading.Timer(min(2.0, seconds / 2), lambda: sampled.append(
+        connection_shares(server)))
+    sampler.start()
     result = wrk(server.base_url + path, conns, seconds, lua, env)
     wall = time.monotonic() - started
+    sampler.join()
     after = tree_ticks(server.process.pid)
     after_counts = worker_counts(server)
     cpu = sum(after.values()) - sum(before.get(pid, 0) for pid in after)
@@ -210,7 +248,8 @@ def measure(server: Server, label: str, path: str, conns: int, lua: Path,
     row = Row(label, conns, ok, int(result["non200"]), int(result["socket_errors"]),
               result["p50_ms"], result["p90_ms"], result["p99_ms"], result["max_ms"],
               cores, ok / cores if cores else None,
-              [served[w] / total for w in sorted(served)])
+              [served[w] / total for w in sorted(served)],
+              conn_shares=sampled[0] if sampled else [])
     if "ok_p50_ms" in result and result["non200"]:
         row.ok_p50, row.ok_p99 = result["ok_p50_ms"], result["ok_p99_ms"]
     return row
@@ -260,6 +299,14 @@ def run_authd(backend: Backend, work: Path) -> dict[tuple[int, str, int], Row]:
                     row = measure(server, f"authd {backend.name} {workers}w {name}", path,
                                   conns, lua, env)
                     rows[(workers, name, conns)] = row
+                    show(row)
+            if workers == 2:
+                # The balance check: each of the workers' shares over SHARE_RUNS runs.
+                for run in range(SHARE_RUNS):
+                    row = measure(server, f"authd {backend.name} 2w /oauth/token #{run + 1}",
+                                  "/oauth/token", 64, OAUTH_LUA, oauth_env,
+                                  seconds=max(3, DURATION // 2))
+                    rows[(2, f"share{run}", 64)] = row
                     show(row)
             if workers == 1:
                 row = measure(server, f"authd {backend.name} 1w jwks", "/.well-known/jwks.json",
@@ -328,11 +375,21 @@ def verdict(sign: float | None, bare: dict[tuple[str, int], Row], peer: dict[int
             if row2:
                 check(f"{endpoint} 2w c=64 server cores", row2.cores, 1.8)
                 if row2.shares:
-                    say(f"  {endpoint} 2w c=64 worker shares: "
-                        + " / ".join(f"{s:.0%}" for s in row2.shares) + " (target each 35-65 %)")
+                    say(f"  {endpoint} 2w c=64 worker shares of requests: "
+                        + " / ".join(f"{s:.0%}" for s in row2.shares)
+                        + ", of connections: " + " / ".join(f"{s:.0%}" for s in row2.conn_shares)
+                        + " (target each 35-65 %)")
                 peer_row = peer.get(64)
                 check(f"{endpoint} 2w c=64 tokens/s / peer tokens/s",
                       ratio(row2.ok_rps, peer_row.ok_rps if peer_row else None), 1.0)
+        runs = [row for key, row in two.items() if str(key[0]).startswith("share")]
+        if runs:
+            lows = [min(row.conn_shares or [0.0]) for row in runs]
+            say(f"  2w c=64 /oauth/token over {len(runs)} runs: smallest worker share of "
+                f"connections {min(lows):.0%} (target >= 35 %), of requests "
+                f"{min(min(row.shares or [0.0]) for row in runs):.0%}; cores "
+                f"{min(row.cores or 0 for row in runs):.2f}-"
+                f"{max(row.cores or 0 for row in runs):.2f} (target >= 1.8)")
         shed = one.get(("shed", SHED_CONNS))
         if shed:
             say(f"  c={SHED_CONNS} 1w: {shed.ok_rps:.0f} ok/s, {shed.non2xx} shed (503), "
