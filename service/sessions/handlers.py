@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import Message, Receive, Scope, Send
 
+from service.dpop.errors import InvalidDPoPProof
 from service.errors import InvalidRequest
 from service.http.auth import bearer_token, require_scope, verified_claims
 from service.http.context import client_ip, runtime_of
@@ -58,7 +59,8 @@ async def login(request: Request) -> Response:
     if not email or not password:
         raise InvalidRequest("email and password are required")
     tokens = await runtime.sessions.login.login(
-        email, password, ip=client_ip(request), user_agent=request.headers.get("user-agent")
+        email, password, ip=client_ip(request), user_agent=request.headers.get("user-agent"),
+        dpop_jkt=await _dpop_key(request, "/v1/login"),
     )
     if isinstance(tokens, MfaChallenge):
         return mfa_required_response(tokens)
@@ -104,8 +106,19 @@ async def refresh(request: Request) -> Response:
     """``POST /v1/refresh`` → a new access token and the successor refresh token."""
     runtime = runtime_of(request)
     token = await _refresh_token_from(request)
-    tokens = await runtime.sessions.refresh.rotate(token, ip=client_ip(request))
+    tokens = await runtime.sessions.refresh.rotate(
+        token, ip=client_ip(request), dpop_jkt=await _dpop_key(request, "/v1/refresh"))
     return _tokens_response(request, tokens)
+
+
+async def _dpop_key(request: Request, path: str) -> str | None:
+    """The thumbprint of the request's DPoP proof key (RFC 9449 §5), if it sent one."""
+    proofs = request.headers.getlist("dpop")
+    if not proofs:
+        return None
+    if len(proofs) > 1:
+        raise InvalidDPoPProof("the DPoP header appears more than once")
+    return await runtime_of(request).dpop.bind(proofs[0], method="POST", path=path)
 
 
 class RefreshEndpoint:
@@ -123,7 +136,9 @@ class RefreshEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime: Runtime = scope["state"]["runtime"]
-        if runtime.sessions.cookie or _content_type(scope) != b"application/json":
+        content_type, proof = _content_type_and_proof(scope)
+        if runtime.sessions.cookie or content_type != b"application/json" or proof:
+            # A DPoP proof goes the view's way (bound refresh is not the hot path).
             await self._view(scope, receive, send)
             return
         body = await _body(receive)
@@ -137,11 +152,14 @@ class RefreshEndpoint:
         await send_token(send, json.dumps(tokens.as_response(), separators=(",", ":")).encode())
 
 
-def _content_type(scope: Scope) -> bytes:
+def _content_type_and_proof(scope: Scope) -> tuple[bytes, bool]:
+    content_type, proof = b"", False
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return bytes(value.split(b";", 1)[0].strip().lower())
-    return b""
+            content_type = bytes(value.split(b";", 1)[0].strip().lower())
+        elif name == b"dpop":
+            proof = True
+    return content_type, proof
 
 
 async def _body(receive: Receive) -> bytes:
@@ -217,7 +235,8 @@ async def refresh_token_grant(request: TokenRequest) -> bytes:
     if not token:
         raise InvalidRequest("refresh_token is required")
     tokens = await request.runtime.sessions.refresh.rotate(token, ip=request.ip,
-                                                           scope=form.get("scope"))
+                                                           scope=form.get("scope"),
+                                                           dpop_jkt=request.dpop_jkt)
     return json.dumps(tokens.as_response(), separators=(",", ":")).encode()
 
 

@@ -84,7 +84,8 @@ class LoginService:
         return min(self._lockout * float(1 << extra), MAX_LOCKOUT)
 
     async def login(self, unverified_email: str, unverified_password: str, *, ip: str,
-                    user_agent: str | None) -> SessionTokens | MfaChallenge:
+                    user_agent: str | None, dpop_jkt: str | None = None
+                    ) -> SessionTokens | MfaChallenge:
         agent = (user_agent or "")[:MAX_USER_AGENT]
         user = await self.verify_password(unverified_email, unverified_password, ip=ip,
                                           user_agent=agent)
@@ -95,7 +96,7 @@ class LoginService:
                                user_agent=agent)
             return challenge
         await self._reset(user)
-        tokens = await self._refresh.start_family(user.id)
+        tokens = await self._refresh.start_family(user.id, dpop_jkt=dpop_jkt)
         self._audit.record("login", "ok", subject=user.id, ip=ip, user_agent=agent,
                            sid=tokens.sid, amr="pwd")
         if self.second_factor is not None:

@@ -70,6 +70,8 @@ class SessionTokens:
     sid: str
     subject: str
     scope: str
+    # RFC 9449: the access token carries cnf.jkt (token_type DPoP).
+    dpop_bound: bool = False
 
     def __repr__(self) -> str:
         return f"SessionTokens(sid={self.sid!r}, subject={self.subject!r})"
@@ -78,7 +80,7 @@ class SessionTokens:
         now = time.time()
         body: dict[str, Any] = {
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if self.dpop_bound else "Bearer",
             "expires_in": max(0, int(self.access_expires_at - now)),
             "refresh_token_expires_in": max(0, int(self.refresh_expires_at - now)),
         }
@@ -144,18 +146,24 @@ class RefreshService:
                                 self.erase_expired_successors)
 
     async def _access_token(self, user_id: str, family_id: str, client_id: str,
-                            scope: str, amr: str) -> Any:
+                            scope: str, amr: str, dpop_jkt: str | None = None) -> Any:
+        extra = {"sid": family_id, **authentication_claims(amr)}
+        if dpop_jkt is not None:
+            extra["cnf"] = {"jkt": dpop_jkt}
         return await self._issuer.issue(
             subject=user_id, audience=self._audience, scope=scope,
-            client_id=client_id or LOGIN_CLIENT_ID, ttl=self._access_ttl,
-            extra={"sid": family_id, **authentication_claims(amr)},
+            client_id=client_id or LOGIN_CLIENT_ID, ttl=self._access_ttl, extra=extra,
         )
 
     async def start_family(self, user_id: str, *, client_id: str = LOGIN_CLIENT_ID,
-                           scope: str = "", amr: str = "pwd") -> SessionTokens:
+                           scope: str = "", amr: str = "pwd",
+                           dpop_jkt: str | None = None) -> SessionTokens:
         """A new session (login): a family whose lifetime is absolute, its first token
         and an access token carrying the family id as ``sid``; ``amr`` (how the login
-        was authenticated) is kept with the family so refreshed tokens carry it too."""
+        was authenticated) is kept with the family so refreshed tokens carry it too.
+        ``dpop_jkt`` (a DPoP proof's key, RFC 9449 §5) binds the family: its refresh
+        tokens then work only with a proof by that key, and its access tokens carry
+        ``cnf.jkt``."""
         now = time.time()
         family_id = "sid_" + secrets.token_urlsafe(16)
         token = new_refresh_token()
@@ -163,14 +171,14 @@ class RefreshService:
         expires_at = now + self._refresh_ttl
         async with self._db.transaction() as tx:
             await self._store.create_family(tx, family_id, user_id, client_id, scope, now,
-                                            expires_at, amr)
+                                            expires_at, amr, dpop_jkt)
             await self._store.insert_token(tx, digest, family_id, 0, now)
-        access = await self._access_token(user_id, family_id, client_id, scope, amr)
+        access = await self._access_token(user_id, family_id, client_id, scope, amr, dpop_jkt)
         return SessionTokens(access.token, access.expires_at, token, expires_at, family_id,
-                             user_id, scope)
+                             user_id, scope, dpop_jkt is not None)
 
     async def rotate(self, unverified_token: str, *, ip: str | None = None,
-                     scope: str | None = None) -> SessionTokens:
+                     scope: str | None = None, dpop_jkt: str | None = None) -> SessionTokens:
         """Spend the token and return its successor plus a new access token.
 
         Reuse detection follows RFC 6819 §5.2.2.3 and RFC 9700 §4.14.2: a refresh token
@@ -181,13 +189,18 @@ class RefreshService:
         ``scope`` (the OAuth grant's, RFC 6749 §6) may only repeat what the family was
         granted. It is checked *before* the token is spent: a refused request must
         leave the token usable, or the client's honest retry would later count as
-        reuse and revoke the session."""
+        reuse and revoke the session.
+
+        A family bound to a DPoP key (RFC 9449 §5) is refreshed only with a proof by
+        that key (``dpop_jkt``): a proof by another key is refused before the token is
+        spent; no proof at all is what a thief without the key sends, so the family
+        is revoked, as on reuse."""
         digest = digest_of(unverified_token)
         if digest is None:
             REFRESHES.labels("invalid").inc()
             raise RefreshRejected("not a refresh token")
-        if scope:
-            await self._check_scope(digest, scope)
+        if scope or dpop_jkt is not None:
+            await self._precheck(digest, scope, dpop_jkt)
         now = time.time()
         # The common case in one step (one round trip on PostgreSQL): spend, mint the
         # successor, and read the denylist from the database truth.
@@ -196,7 +209,7 @@ class RefreshService:
         found = await self._store.rotate(digest, now, successor_digest, sealed)
         record = found.record
         if found.rotated and record is not None:
-            return await self._tokens(record, successor, "rotated")
+            return await self._tokens(record, successor, "rotated", dpop_jkt, ip)
         problem = self._unusable(record, now)
         if record is None or problem is not None:
             REFRESHES.labels(problem or "invalid").inc()
@@ -206,16 +219,23 @@ class RefreshService:
             raise RefreshRejected("session or subject revoked")
         # Spent already (a retry or a reuse) or spent concurrently a moment ago: decide
         # under the row lock.
-        return await self._rotate_locked(digest, now, ip)
+        return await self._rotate_locked(digest, now, ip, dpop_jkt)
 
-    async def _check_scope(self, digest: bytes, requested: str) -> None:
-        """InvalidScope when ``requested`` exceeds the family's scopes. A family's
-        scopes never change, so reading them outside the spend is not a race; an
-        unknown token is left to the spend, which refuses it as such."""
+    async def _precheck(self, digest: bytes, requested: str | None,
+                        dpop_jkt: str | None) -> None:
+        """InvalidScope when ``requested`` exceeds the family's scopes; RefreshRejected
+        when the family is bound to a DPoP key other than the proof's. A family's
+        scopes and key never change, so reading them outside the spend is not a race;
+        an unknown token is left to the spend, which refuses it as such."""
         record = await self._store.get(digest)
-        if record is not None and not set(requested.split()) <= set(record.scopes.split()):
+        if record is None:
+            return
+        if requested and not set(requested.split()) <= set(record.scopes.split()):
             REFRESHES.labels("invalid_scope").inc()
             raise InvalidScope("scope exceeds what the refresh token was granted")
+        if dpop_jkt is not None and record.dpop_jkt not in (None, dpop_jkt):
+            REFRESHES.labels("dpop_key").inc()
+            raise RefreshRejected("the family is bound to another DPoP key")
 
     def _successor_parts(self, digest: bytes, successor: str) -> tuple[bytes, bytes | None]:
         """The successor's digest, and the successor sealed for a retry inside the
@@ -225,16 +245,26 @@ class RefreshService:
             return successor_digest, None
         return successor_digest, self._kek.seal(successor.encode(), successor_associated(digest))
 
-    async def _tokens(self, record: RefreshRecord, successor: str,
-                      outcome: str) -> SessionTokens:
+    async def _tokens(self, record: RefreshRecord, successor: str, outcome: str,
+                      dpop_jkt: str | None, ip: str | None) -> SessionTokens:
+        if record.dpop_jkt is not None and dpop_jkt is None:
+            # A bound family's token without its key's proof: not the client (RFC 9449
+            # §5, RFC 9700 §4.14.2), so the family goes, its access tokens with it.
+            await self.revoke_family(record.family_id, "dpop_missing")
+            REFRESHES.labels("dpop_missing").inc()
+            await self._audit.write("refresh.dpop_missing", "family_revoked",
+                                    subject=record.user_id, ip=ip, sid=record.family_id)
+            raise RefreshRejected("a DPoP-bound refresh token without a proof; family revoked")
+        jkt = record.dpop_jkt or dpop_jkt
         access = await self._access_token(record.user_id, record.family_id, record.client_id,
-                                          record.scopes, record.amr)
+                                          record.scopes, record.amr, jkt)
         REFRESHES.labels(outcome).inc()
         return SessionTokens(access.token, access.expires_at, successor,
                              record.family_expires_at, record.family_id, record.user_id,
-                             record.scopes)
+                             record.scopes, jkt is not None)
 
-    async def _rotate_locked(self, digest: bytes, now: float, ip: str | None) -> SessionTokens:
+    async def _rotate_locked(self, digest: bytes, now: float, ip: str | None,
+                             dpop_jkt: str | None) -> SessionTokens:
         successor: str | None = None
         outcome = "invalid"
         reuse_entry: Revocation | None = None
@@ -277,7 +307,7 @@ class RefreshService:
         ):
             REFRESHES.labels("revoked").inc()
             raise RefreshRejected("session or subject revoked")
-        return await self._tokens(record, successor, outcome)
+        return await self._tokens(record, successor, outcome, dpop_jkt, ip)
 
     @staticmethod
     def _unusable(record: RefreshRecord | None, now: float) -> str | None:

@@ -54,8 +54,8 @@ SET_STATUS = (
 )
 
 INSERT_FAMILY = (
-    "INSERT INTO refresh_families (id, user_id, client_id, scopes, created_at, expires_at, amr)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    "INSERT INTO refresh_families (id, user_id, client_id, scopes, created_at, expires_at, amr,"
+    " dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 )
 INSERT_REFRESH = (
     "INSERT INTO refresh_tokens (digest, family_id, generation, issued_at)"
@@ -65,7 +65,7 @@ _REFRESH_VIEW = (
     "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
     " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
     " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
-    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr, f.dpop_jkt"
     " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
     " JOIN users u ON u.id = f.user_id WHERE t.digest = $1"
 )
@@ -82,7 +82,7 @@ SELECT_REFRESH_FOR_ROTATE = (
     "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
     " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
     " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
-    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr,"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr, f.dpop_jkt,"
     " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > $2 AND ("
     " (r.kind = 'sid' AND r.value = f.id)"
     " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
@@ -99,7 +99,7 @@ ROTATE_POSTGRESQL = (
     "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
     " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
     " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
-    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr,"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr, f.dpop_jkt,"
     " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > $2::double precision AND ("
     " (r.kind = 'sid' AND r.value = f.id)"
     " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
@@ -129,7 +129,7 @@ ROTATE_MANY_POSTGRESQL = (
     " t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
     " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
     " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
-    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr,"
+    " f.revoked_at AS family_revoked_at, u.status AS user_status, f.amr, f.dpop_jkt,"
     " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > i.at AND ("
     " (r.kind = 'sid' AND r.value = f.id)"
     " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
@@ -148,6 +148,7 @@ ROTATE_MANY_POSTGRESQL = (
     " SELECT v.digest, v.family_id, v.generation, v.issued_at, v.spent_at,"
     " v.successor_digest, v.successor_sealed, v.user_id, v.client_id, v.scopes,"
     " v.family_created_at, v.family_expires_at, v.family_revoked_at, v.user_status, v.amr,"
+    " v.dpop_jkt,"
     " v.denied, EXISTS (SELECT 1 FROM spent WHERE spent.digest = v.digest) AS rotated"
     " FROM v"
 )
@@ -222,6 +223,8 @@ class RefreshRecord:
     family_revoked_at: float | None
     user_status: str
     amr: str = "pwd"  # RFC 8176 methods of the family's login, space separated
+    # RFC 9449 §5: the thumbprint of the DPoP key the family was started with, if any.
+    dpop_jkt: str | None = None
 
 
 def _user(row: Row | None) -> User | None:
@@ -290,7 +293,7 @@ class SqlUserStore:
 class RefreshStore(Protocol):
     async def create_family(
         self, conn: Connection, family_id: str, user_id: str, client_id: str, scopes: str,
-        now: float, expires_at: float, amr: str = "pwd",
+        now: float, expires_at: float, amr: str = "pwd", dpop_jkt: str | None = None,
     ) -> None: ...
     async def insert_token(self, conn: Connection, digest: bytes, family_id: str,
                            generation: int, now: float) -> None: ...
@@ -427,10 +430,10 @@ class SqlRefreshStore:
 
     async def create_family(
         self, conn: Connection, family_id: str, user_id: str, client_id: str, scopes: str,
-        now: float, expires_at: float, amr: str = "pwd",
+        now: float, expires_at: float, amr: str = "pwd", dpop_jkt: str | None = None,
     ) -> None:
         await conn.execute(INSERT_FAMILY, family_id, user_id, client_id, scopes, now, expires_at,
-                           amr)
+                           amr, dpop_jkt)
 
     async def insert_token(self, conn: Connection, digest: bytes, family_id: str,
                            generation: int, now: float) -> None:
