@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -322,3 +323,19 @@ def test_pub_sub_resumes_without_a_restart_when_redis_returns(
         time.sleep(0.2)
         status = _v1(replica, key).status_code
     assert status == 401
+
+
+def test_the_cli_revoking_on_the_embedded_sqlite_file_reaches_the_server_within_a_second(
+    start_server: StartServer, tmp_path: Path,
+) -> None:
+    """Without Redis, a key revoked by the CLI on the server's own SQLite file is refused
+    by the running server within 1 s (the change cursor), not after its cache lifetime."""
+    env = {"AUTHD_DATA_DIR": str(tmp_path / "data"), "AUTHD_KEYS_DIR": str(tmp_path / "keys"),
+           "AUTHD_API_KEY_CACHE_TTL": "60s"}
+    server = start_server(env)
+    server.wait_ready()
+    _, key_id, key = _warm_key(bootstrap(server), "embedded")
+    server.cli(["apikeys", "revoke", key_id])
+    revoked_at = time.monotonic()
+    _refused_everywhere([server], lambda s: _v1(s, key).status_code == 401, revoked_at,
+                        within=1.0)
