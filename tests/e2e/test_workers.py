@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.servers import Server
+from tests.support.servers import Server, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -114,6 +114,9 @@ def test_both_workers_answer_requests(
     """Requests on fresh connections are answered by each of the two workers."""
     server = start_server(server_env, workers=2)
     server.wait_ready()
+    assert server.process is not None
+    # A worker listens once its application has started; until then the other serves.
+    wait_for_listeners(server, 2, not_pid=server.process.pid)
     for _ in range(CONNECTIONS):
         with socket.create_connection(("127.0.0.1", server.port)) as conn:
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: authd\r\nConnection: close\r\n\r\n")
@@ -137,3 +140,16 @@ def test_a_killed_worker_is_replaced_with_its_own_listener(
     assert server.process.pid not in replaced
     server.wait_ready()
     assert httpx.get(server.base_url + "/healthz").status_code == 200
+
+
+def test_a_taken_port_stops_start_up_with_one_line(embedded_env: dict[str, str]) -> None:
+    """With the port held by another program, serve --workers 2 exits non-zero naming it."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_cli(["serve", "--port", str(port), "--workers", "2"], embedded_env,
+                         check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"authd: cannot listen on 127.0.0.1:{port}: Address already in use"]
