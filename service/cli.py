@@ -161,8 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = asyncio.run(_with_runtime(settings, args.handler, args))
     except (Exception, KeyboardInterrupt) as exc:
         return fail(exc, as_json)
-    if result is not None:
-        emit(result, as_json)
+    try:
+        if result is not None:
+            emit(result, as_json)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``authd … | head``): there is no one to tell, and
+        # the interpreter's own flush at exit would fail again, so stdout goes to
+        # /dev/null (the recipe of the Python docs, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     return 0
 
 

@@ -5,13 +5,15 @@ stderr; never a traceback, whatever the command and whatever went wrong."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.servers import free_port, new_kek, run_cli
+from tests.support.servers import REPO, base_env, free_port, new_kek, run_cli
 
 
 @dataclass(frozen=True)
@@ -114,4 +116,20 @@ def test_a_conflict_is_an_error_code_a_script_can_match(tmp_path: Path) -> None:
     result = run_cli(["--json", "clients", "create", "twice"], embedded(tmp_path), check=False)
     assert the_json_error(result) == {"error": "conflict",
                                       "message": "a client with this name exists"}
+    assert result.returncode == 1
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path: Path) -> None:
+    """``authd … | head`` closing stdout first ends the command without a traceback."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "--json", "config", "check"],
+            env=base_env(embedded(tmp_path)), stdout=writer, stderr=subprocess.PIPE,
+            text=True, cwd=REPO, timeout=60, check=False,
+        )
+    finally:
+        os.close(writer)
+    assert result.stderr == ""
     assert result.returncode == 1
