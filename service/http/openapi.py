@@ -132,9 +132,12 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object", "required": ["access_token", "token_type", "expires_in"],
         "properties": {
             "access_token": {"type": "string", "description": "RS256 JWT (RFC 9068)"},
-            "token_type": {"const": "Bearer"},
+            "token_type": {"enum": ["Bearer", "DPoP"],
+                           "description": "DPoP when a DPoP proof bound the token (RFC 9449)"},
             "expires_in": {"type": "integer", "minimum": 0},
             "scope": {"type": "string"},
+            "issued_token_type": {"type": "string",
+                                  "description": "token exchange only (RFC 8693 §2.2.1)"},
             "refresh_token": {"type": "string"},
             "refresh_token_expires_in": {"type": "integer", "minimum": 0},
         },
@@ -207,7 +210,9 @@ SCHEMAS: dict[str, Schema] = {
                        "scopes": {"type": "array", "items": {"type": "string"}},
                        "audiences": {"type": "array", "items": {"type": "string"}},
                        "token_ttl": {"type": ["number", "null"]},
-                       "status": {"type": "string"}, "created_at": TIME, "updated_at": TIME},
+                       "status": {"type": "string"}, "created_at": TIME, "updated_at": TIME,
+                       "exchange_audiences": {"type": "array", "items": {"type": "string"}},
+                       "dpop_required": {"type": "boolean"}},
     },
     "ApiKey": {
         "type": "object", "required": ["id", "client_id", "display", "status"],
@@ -314,7 +319,8 @@ SCHEMAS: dict[str, Schema] = {
 _TOKEN_FORM: Schema = {
     "type": "object", "required": ["grant_type"],
     "properties": {
-        "grant_type": {"enum": ["client_credentials", "refresh_token"]},
+        "grant_type": {"enum": ["client_credentials", "refresh_token",
+                                "urn:ietf:params:oauth:grant-type:token-exchange"]},
         "client_id": {"type": "string"},
         "client_secret": {"type": "string", "description": "one of the client's API keys "
                                                            "(client_secret_post)"},
@@ -322,6 +328,9 @@ _TOKEN_FORM: Schema = {
         "scope": {"type": "string"},
         "audience": {"type": "string"},
         "resource": {"type": "string"},
+        "subject_token": {"type": "string", "description": "token exchange (RFC 8693)"},
+        "subject_token_type": {"type": "string"},
+        "requested_token_type": {"type": "string"},
     },
 }
 _TOKEN_PARAMS: Schema = {"type": "object", "properties": {
@@ -421,7 +430,10 @@ PATHS: dict[str, Schema] = {
         "tags": ["public"], "summary": "token endpoint (RFC 6749 §3.2)",
         "description": "`client_credentials` (client_secret_basic or client_secret_post, "
                        "the secret being one of the client's API keys) and "
-                       "`refresh_token`. The password grant is not offered.",
+                       "`refresh_token`, and RFC 8693 token exchange (delegation: the "
+                       "caller authenticates as for client_credentials). A `DPoP` proof "
+                       "header (RFC 9449) binds the issued token. The password grant is "
+                       "not offered.",
         "security": [{}, {"clientBasic": []}],
         "requestBody": {"required": True, "content": _content(_TOKEN_FORM, FORM)},
         "responses": {"200": _TOKEN_OK, **_oauth_errors()},
@@ -537,7 +549,9 @@ PATHS: dict[str, Schema] = {
             "type": "object", "required": ["name"],
             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
                            "scopes": SCOPES,
-                           "audiences": SCOPES, "token_ttl": DURATION}}),
+                           "audiences": SCOPES, "token_ttl": DURATION,
+                           "exchange_audiences": SCOPES,
+                           "dpop_required": {"type": "boolean"}}}),
         "get": _admin("list clients", {"200": _ok("every client", {
             "type": "object", "required": ["clients"],
             "properties": {"clients": {"type": "array", "items": _ref("Client")}}})}),
@@ -545,6 +559,13 @@ PATHS: dict[str, Schema] = {
     "/admin/clients/{client_id}": {"get": _admin(
         "one client", {"200": _ok("the client", _ref("Client"))},
         params=[_path_param("client_id", "client id")])},
+    "/admin/clients/{client_id}/token-policy": {"post": _admin(
+        "set the audiences a client may obtain by token exchange (RFC 8693) and whether "
+        "its token requests need a DPoP proof (RFC 9449)",
+        {"200": _ok("the client", _ref("Client"))},
+        params=[_path_param("client_id", "client id")],
+        body={"type": "object", "properties": {"exchange_audiences": SCOPES,
+                                               "dpop_required": {"type": "boolean"}}})},
     "/admin/clients/{client_id}/disable": {"post": _admin(
         "disable a client; its keys stop at once", {"200": _ok("the client", _ref("Client"))},
         params=[_path_param("client_id", "client id")])},
