@@ -151,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Decided before parsing: a usage error must answer in the shape asked for too.
     as_json = "--json" in argv
     try:
+        _check_text(argv)
         args = build_parser().parse_args(argv)
         settings = Settings.from_env(os.environ)
         configure(settings.log_format,
@@ -172,6 +173,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
     return 0
+
+
+def _check_text(argv: Sequence[str]) -> None:
+    """Python hands over undecodable argument bytes as lone surrogates, which no
+    store, log or JSON answer can carry: refuse them here, naming the position."""
+    for position, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"argument {position} is not valid UTF-8 text") from None
 
 
 async def _with_runtime(settings: Settings, handler: Command, args: argparse.Namespace) -> Any:

@@ -36,6 +36,7 @@ CASES = {
                                 "forever"), "usage_error", 2),
     "bad setting": Case(("config", "check"), "configuration_error", 2,
                         env=(("AUTHD_PORT", "eighty"),)),
+    "argument not UTF-8": Case(("clients", "create", "bad\udcffname"), "usage_error", 2),
     "unknown client": Case(("clients", "disable", "cl_missing"), "not_found", 1),
     "unknown api key": Case(("apikeys", "revoke", "key_missing"), "not_found", 1),
     "unknown signing key": Case(("keys", "revoke", "kid_missing"), "not_found", 1),
