@@ -108,14 +108,16 @@ class RedisBus(_Dispatch):
 
     async def publish(self, topic: str, payload: str = "") -> None:
         change_id = await self._record(topic, payload)
+        # This replica learns of its own change here, at once: recording claimed the
+        # change id, so neither Redis's echo of the message nor the cursor brings it
+        # back (with the id unknown, the echo is delivered once more: harmless).
+        await self._deliver(topic, payload)
         message = json.dumps({"topic": topic, "payload": payload, "id": change_id})
         try:
             await self._redis.publish(self._channel, message)
         except (RedisError, OSError):
+            # The others read the change from the database.
             log.warning("bus.publish_failed", topic=topic)
-            # Local delivery still happens so this replica is never stale; the others
-            # read the change from the database.
-            await self._deliver(topic, payload)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="authd-bus")
