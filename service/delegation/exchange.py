@@ -1,4 +1,4 @@
-"""RFC 8693 token exchange, delegation only (DESIGN §3, §4; docs/token-exchange.md).
+"""RFC 8693 token exchange, delegation only (DESIGN §3, §4; docs/service-to-service.md).
 
 A service that received a token (the *subject token*) trades it for one addressed
 to the next service down the line: same ``sub``, an audience its client is allowed

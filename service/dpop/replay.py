@@ -4,7 +4,7 @@ With Redis, one ``SET key 1 NX PX window`` per proof, shared by every replica, s
 proof accepted by one replica is refused by all. Without Redis (the embedded
 default, single process), or while Redis does not answer, the in-process cache of
 the verifier library stands in: a proof then stays single-use on this replica, and
-the ``iat`` window still bounds its life (docs/dpop.md).
+the ``iat`` window still bounds its life (docs/service-to-service.md).
 """
 
 from __future__ import annotations
