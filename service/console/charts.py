@@ -57,18 +57,18 @@ def key_timeline(keys: Sequence[SigningKeyRecord], policy: RotationPolicy,
     if not rows:
         return Picture(TIMELINE_WIDTH, AXIS_HEIGHT, (), (), ())
     segments: list[tuple[int, float, float, str, str]] = []
-    horizon = now
     for index, key in enumerate(rows):
         for start, end, state in _periods(key, policy, now):
             segments.append((index, start, end, state, key.kid))
-            horizon = max(horizon, end)
     start_of_axis = min(k.created_at for k in rows)
-    horizon = max(horizon, now + 0.1 * max(now - start_of_axis, 3600.0))
+    # The future shown is half the past (at least 5 minutes): planned periods that
+    # reach further are cut at the edge, their real date in the bar's title.
+    horizon = now + max((now - start_of_axis) / 2, 300.0)
     span = max(horizon - start_of_axis, 1.0)
-    plot = TIMELINE_WIDTH - LABEL_WIDTH - 10
+    plot = TIMELINE_WIDTH - LABEL_WIDTH - 60
 
     def x(at: float) -> float:
-        return round(LABEL_WIDTH + (at - start_of_axis) / span * plot, 1)
+        return round(LABEL_WIDTH + (min(at, horizon) - start_of_axis) / span * plot, 1)
 
     bars = tuple(
         Bar(x(a), AXIS_HEIGHT + i * ROW_HEIGHT + 4, max(2.0, x(b) - x(a)), ROW_HEIGHT - 8,
@@ -77,9 +77,9 @@ def key_timeline(keys: Sequence[SigningKeyRecord], policy: RotationPolicy,
     )
     labels = tuple(Tick(AXIS_HEIGHT + i * ROW_HEIGHT + ROW_HEIGHT / 2 + 4,
                         f"{k.kid[:12]} ({k.state})") for i, k in enumerate(rows))
-    ticks = tuple(Tick(x(start_of_axis + span * n / 4),
-                       datetime.fromtimestamp(start_of_axis + span * n / 4, UTC)
-                       .strftime("%m-%d %H:%M")) for n in range(5))
+    ticks = tuple(Tick(x(start_of_axis + span * n / 3),
+                       datetime.fromtimestamp(start_of_axis + span * n / 3, UTC)
+                       .strftime("%m-%d %H:%M")) for n in range(4))
     return Picture(TIMELINE_WIDTH, AXIS_HEIGHT + len(rows) * ROW_HEIGHT + 6, bars, labels,
                    ticks, x(now))
 
