@@ -95,6 +95,7 @@ AUTHD_WORKERS: "set the value workers"
 AUTHD_TRUSTED_PROXIES: "set the value trustedProxies"
 AUTHD_TLS_CERT_FILE: "set the value tls.existingSecret"
 AUTHD_TLS_KEY_FILE: "set the value tls.existingSecret"
+AUTHD_ADMIN_LISTEN: "set the value adminListener.enabled (port 9000, its own Service)"
 {{- end -}}
 
 {{- define "authd.kekVolume" -}}
