@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from service.config import ConfigError, Settings
 from service.errors import AuthdError, StorageConflict
 from service.observability.logging import configure
-from service.store import IntegrityViolation, StorageUnavailable, open_database
+from service.store import IntegrityViolation, SchemaOutdated, StorageUnavailable, open_database
 from service.store.migrate import migrate
 
 Command = Callable[[Any, argparse.Namespace], Awaitable[dict[str, Any]]]
@@ -124,6 +124,8 @@ def failure(exc: BaseException) -> tuple[str, str, int]:
         return exc.code, exc.description, EXIT_FAILURE
     if isinstance(exc, CommandError):
         return "command_failed", str(exc), EXIT_FAILURE
+    if isinstance(exc, SchemaOutdated):
+        return "schema_outdated", str(exc), EXIT_FAILURE
     if isinstance(exc, StorageUnavailable):
         return "storage_unavailable", f"storage unavailable: {exc}", EXIT_FAILURE
     if isinstance(exc, KeyboardInterrupt):

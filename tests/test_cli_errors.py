@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import create_database
 from tests.support.servers import REPO, base_env, free_port, new_kek, run_cli
 
 
@@ -133,4 +134,16 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path: Path) -
     finally:
         os.close(writer)
     assert result.stderr == ""
+    assert result.returncode == 1
+
+
+async def test_a_command_on_an_unmigrated_database_says_to_migrate() -> None:
+    """A command run before ``authd migrate`` on PostgreSQL answers schema_outdated and
+    names the command to run, not an internal error."""
+    env = {"AUTHD_DATABASE_URL": await create_database("cli_unmigrated"),
+           "AUTHD_KEK": new_kek()}
+    result = run_cli(["--json", "bootstrap", "--if-absent"], env, check=False)
+    answer = the_json_error(result)
+    assert answer["error"] == "schema_outdated"
+    assert "authd migrate" in str(answer["message"])
     assert result.returncode == 1

@@ -6,6 +6,7 @@ from service.store.database import (
     ForeignKeyViolation,
     IntegrityViolation,
     Row,
+    SchemaOutdated,
     StorageUnavailable,
     UniqueViolation,
     open_database,
@@ -13,5 +14,5 @@ from service.store.database import (
 
 __all__ = [
     "Connection", "Database", "ForeignKeyViolation", "IntegrityViolation", "Row",
-    "StorageUnavailable", "UniqueViolation", "open_database",
+    "SchemaOutdated", "StorageUnavailable", "UniqueViolation", "open_database",
 ]

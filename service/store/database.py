@@ -20,6 +20,18 @@ class StorageUnavailable(Exception):
     """The database cannot be reached; callers answer 503, never 500."""
 
 
+class SchemaOutdated(StorageUnavailable):
+    """A statement met a table or column the database does not have: ``authd migrate``
+    has not run on it (or not since this version's migrations). For the server that is
+    an outage like any other (503, ``/readyz`` fails, the log says what to do); the CLI
+    answers it as one line telling the operator to migrate."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"the database schema is missing or out of date ({detail}): run `authd migrate`"
+        )
+
+
 class IntegrityViolation(Exception):
     """A write broke a unique or foreign-key constraint, on either backend.
 

@@ -15,6 +15,7 @@ from service.store.database import (
     ForeignKeyViolation,
     IntegrityViolation,
     Row,
+    SchemaOutdated,
     StorageUnavailable,
     Timeouts,
     UniqueViolation,
@@ -150,6 +151,9 @@ class PostgresDatabase:
                 asyncpg.exceptions.ForeignKeyViolationError) as exc:
             # ``from None``: the driver's exception text holds the row's values.
             raise _integrity(exc) from None
+        except (asyncpg.exceptions.UndefinedTableError,
+                asyncpg.exceptions.UndefinedColumnError) as exc:
+            raise SchemaOutdated(str(exc)) from None
         except _REFUSED as exc:
             # The server's message names the user or database, never the password.
             raise StorageUnavailable(

@@ -24,6 +24,7 @@ from service.store.database import (
     ForeignKeyViolation,
     IntegrityViolation,
     Row,
+    SchemaOutdated,
     StorageUnavailable,
     UniqueViolation,
 )
@@ -41,6 +42,8 @@ def translate(sql: str) -> str:
 
 
 _UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: (.+)")
+# What SQLite says of a table or column the schema lacks (PostgreSQL: 42P01, 42703).
+_SCHEMA_MISSING = re.compile(r"no such (table|column): |table \S+ has no column named ")
 
 
 def _integrity(exc: sqlite3.IntegrityError) -> IntegrityViolation | None:
@@ -59,6 +62,7 @@ def _integrity(exc: sqlite3.IntegrityError) -> IntegrityViolation | None:
 
 @asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
+    """sqlite3's errors as the backend-neutral ones PostgreSQL's also become."""
     try:
         yield
     except sqlite3.IntegrityError as exc:
@@ -66,6 +70,10 @@ async def _translated() -> AsyncIterator[None]:
         if violation is None:
             raise
         raise violation from None
+    except sqlite3.OperationalError as exc:
+        if not _SCHEMA_MISSING.match(str(exc)):
+            raise
+        raise SchemaOutdated(str(exc)) from None
 
 
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:

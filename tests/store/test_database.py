@@ -17,6 +17,8 @@ from service.store import (
     Database,
     ForeignKeyViolation,
     IntegrityViolation,
+    SchemaOutdated,
+    StorageUnavailable,
     UniqueViolation,
 )
 
@@ -277,3 +279,18 @@ async def test_a_violation_never_carries_the_values(database: Database) -> None:
         await add_client(database, "c2", "secret-looking-name")
     assert "secret-looking-name" not in str(raised.value)
     assert raised.value.__cause__ is None
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT * FROM no_such_table",
+    "SELECT no_such_column FROM clients",
+    "UPDATE clients SET no_such_column = 1",
+])
+async def test_a_missing_table_or_column_is_schema_outdated(
+    database: Database, statement: str
+) -> None:
+    """A statement naming what the schema lacks is SchemaOutdated, a StorageUnavailable
+    whose message says to run ``authd migrate``."""
+    with pytest.raises(SchemaOutdated, match="authd migrate") as raised:
+        await database.execute(statement)
+    assert isinstance(raised.value, StorageUnavailable)
