@@ -17,16 +17,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from service.console.charts import when
 from service.console.errors import CsrfRejected, PlainHttpRefused, SignInRequired
 from service.console.service import Console
 from service.console.sessions import ACTIVE, ENROL, TOTP, ConsoleSession
-from service.errors import AuthdError, InvalidRequest, UnsupportedMediaType
+from service.errors import AuthdError, InvalidRequest, NotFound, UnsupportedMediaType
 from service.http.auth import require_scope
 from service.http.context import client_ip, runtime_of
 from service.http.requests import FORM, media_type, parse_form
@@ -434,6 +433,21 @@ async def audit_csv(request: Request) -> Response:
                     headers={"Content-Disposition": 'attachment; filename="authd-audit.csv"'})
 
 
+# --- static files ---------------------------------------------------------------------
+
+STATIC = {"console.css": "text/css; charset=utf-8",
+          "console.js": "text/javascript; charset=utf-8"}
+
+
+async def static(request: Request) -> Response:
+    """The console's two static files (a fixed list: no path from the request
+    reaches the file system)."""
+    name = request.path_params["name"]
+    if name not in STATIC:
+        raise NotFound("no such file")
+    return FileResponse(HERE / "static" / name, media_type=STATIC[name])
+
+
 # --- the admin API's side of operator accounts ----------------------------------------
 
 
@@ -462,36 +476,41 @@ admin_routes: list[BaseRoute] = [
     Route("/admin/operators", admin_operators, methods=["GET"]),
 ]
 
+
+def _page(path: str, endpoint: Callable[[Request], Awaitable[Response]], method: str
+          ) -> Route:
+    """A console route; pages are not the JSON API, so /openapi.json leaves them out."""
+    return Route("/console" + path, endpoint, methods=[method], include_in_schema=False)
+
+
+GET, POST = "GET", "POST"
 routes: list[BaseRoute] = [
-    Route("/console", overview, methods=["GET"]),
-    Mount("/console", routes=[
-        Route("/", overview, methods=["GET"]),
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login, methods=["POST"]),
-        Route("/login/code", code_page, methods=["GET"]),
-        Route("/login/code", code, methods=["POST"]),
-        Route("/enrol", enrol_page, methods=["GET"]),
-        Route("/enrol/start", enrol_start, methods=["POST"]),
-        Route("/enrol/confirm", enrol_confirm, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/keys", keys_page, methods=["GET"]),
-        Route("/keys/rotate", rotate_keys, methods=["POST"]),
-        Route("/keys/{kid}/revoke", revoke_signing_key, methods=["POST"]),
-        Route("/clients", clients_page, methods=["GET"]),
-        Route("/clients", create_client, methods=["POST"]),
-        Route("/clients/{client}", client_page, methods=["GET"]),
-        Route("/clients/{client}/disable", disable_client, methods=["POST"]),
-        Route("/clients/{client}/keys", create_key, methods=["POST"]),
-        Route("/clients/{client}/new-key", new_key_page, methods=["GET"]),
-        Route("/clients/{client}/keys/{key}/revoke", revoke_key, methods=["POST"]),
-        Route("/clients/{client}/keys/{key}/rotate", rotate_key, methods=["POST"]),
-        Route("/clients/{client}/keys/{key}/networks", key_networks, methods=["POST"]),
-        Route("/users", users_page, methods=["GET"]),
-        Route("/users", create_user, methods=["POST"]),
-        Route("/users/{user}", user_page, methods=["GET"]),
-        Route("/users/{user}/{action}", user_action, methods=["POST"]),
-        Route("/audit", audit_page, methods=["GET"]),
-        Route("/audit.csv", audit_csv, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
-    ]),
+    _page("", overview, GET),
+    _page("/login", login_page, GET),
+    _page("/login", login, POST),
+    _page("/login/code", code_page, GET),
+    _page("/login/code", code, POST),
+    _page("/enrol", enrol_page, GET),
+    _page("/enrol/start", enrol_start, POST),
+    _page("/enrol/confirm", enrol_confirm, POST),
+    _page("/logout", logout, POST),
+    _page("/keys", keys_page, GET),
+    _page("/keys/rotate", rotate_keys, POST),
+    _page("/keys/{kid}/revoke", revoke_signing_key, POST),
+    _page("/clients", clients_page, GET),
+    _page("/clients", create_client, POST),
+    _page("/clients/{client}", client_page, GET),
+    _page("/clients/{client}/disable", disable_client, POST),
+    _page("/clients/{client}/keys", create_key, POST),
+    _page("/clients/{client}/new-key", new_key_page, GET),
+    _page("/clients/{client}/keys/{key}/revoke", revoke_key, POST),
+    _page("/clients/{client}/keys/{key}/rotate", rotate_key, POST),
+    _page("/clients/{client}/keys/{key}/networks", key_networks, POST),
+    _page("/users", users_page, GET),
+    _page("/users", create_user, POST),
+    _page("/users/{user}", user_page, GET),
+    _page("/users/{user}/{action}", user_action, POST),
+    _page("/audit", audit_page, GET),
+    _page("/audit.csv", audit_csv, GET),
+    _page("/static/{name}", static, GET),
 ]

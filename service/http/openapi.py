@@ -344,6 +344,11 @@ _TOKEN_FORM_REVOKE: Schema = {
 }
 _REFRESH_BODY: Schema = {"type": "object", "additionalProperties": False,
                          "properties": {"refresh_token": {"type": "string"}}}
+_OPERATOR: Schema = {
+    "type": "object", "required": ["id", "email", "roles"],
+    "properties": {"id": {"type": "string"}, "email": {"type": "string"},
+                   "roles": {"type": "array", "items": {"type": "string", "enum": ["admin"]}}},
+}
 _CREDENTIALS: Schema = {
     "type": "object", "required": ["email", "password"], "additionalProperties": False,
     "properties": {
@@ -610,6 +615,20 @@ PATHS: dict[str, Schema] = {
     "/admin/users/{user}/unlock": {"post": _admin(
         "unlock a locked user", {"200": _ok("the user", _ref("User"))},
         params=[_path_param("user", "user id or email")])},
+    "/admin/users/{user}/roles/admin": {
+        "put": _admin("give a user the admin role (operator of the console); audited",
+                      {"200": _ok("the user's id, email and roles", _OPERATOR)},
+                      params=[_path_param("user", "user id or email")]),
+        "delete": _admin("take the admin role; ends the user's console sessions; audited",
+                         {"200": _ok("the user's id, email and roles", _OPERATOR)},
+                         params=[_path_param("user", "user id or email")])},
+    "/admin/operators": {"get": _admin(
+        "users holding the admin role",
+        {"200": _ok("the operators", {
+            "type": "object", "required": ["operators"],
+            "properties": {"operators": {"type": "array", "items": {
+                "type": "object", "required": ["id", "email"],
+                "properties": {"id": {"type": "string"}, "email": {"type": "string"}}}}}})})},
     "/admin/audit": {"get": _admin(
         "audit events, newest first; `after_id` returns only newer ones",
         {"200": _ok("the events and a cursor (the highest id returned, else after_id)", {

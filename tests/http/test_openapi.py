@@ -24,6 +24,8 @@ def app_operations() -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for route in all_routes():
         assert isinstance(route, Route), route
+        if not route.include_in_schema:  # the console's HTML pages (service/console)
+            continue
         path = _CONVERTER.sub(r"{\1}", route.path)
         for method in route.methods or set():
             if method != "HEAD":  # Starlette adds HEAD to every GET route
