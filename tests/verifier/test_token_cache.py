@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from authd_verifier import (
+    Claims,
     InsufficientScope,
     InsufficientUserAuthentication,
     RevocationList,
@@ -50,6 +51,14 @@ def make_verifier(keys: StaticJWKS, clock: ManualClock, **options: Any) -> Verif
     return Verifier(keys=keys, issuer=ISSUER, audience=AUDIENCE, clock=clock, **options)
 
 
+def remember(verifier: Verifier, token: str) -> Claims:
+    """Use ``token`` twice, so the verifier remembers it (it admits tokens on their second use)."""
+    verifier.verify(token)
+    claims = verifier.verify(token)
+    assert verifier._verified.get(token) is not None
+    return claims
+
+
 class CountingCheck:
     """Wraps a key's signature check to count how often a signature is verified."""
 
@@ -67,13 +76,21 @@ class CountingCheck:
 def test_repeated_token_is_not_verified_again(
     keys: StaticJWKS, clock: ManualClock, minter: TokenMinter
 ) -> None:
-    """A token accepted once is accepted again without a second signature check."""
+    """From its third use on, an accepted token is accepted without a signature check."""
     verifier = make_verifier(keys, clock)
     counting = CountingCheck(keys, minter.kid)
     token = minter.mint(subject="user-1", scope="orders:read")
-    first = verifier.verify(token)
-    second = verifier.verify(token)
-    assert (first.subject, second.subject, counting.calls) == ("user-1", "user-1", 1)
+    subjects = [verifier.verify(token).subject for _ in range(5)]
+    assert (subjects, counting.calls) == (["user-1"] * 5, 2)
+
+
+def test_token_used_once_is_not_remembered(
+    keys: StaticJWKS, clock: ManualClock, minter: TokenMinter
+) -> None:
+    """A token accepted once leaves no entry: only tokens that come back are kept."""
+    verifier = make_verifier(keys, clock)
+    verifier.verify(minter.mint())
+    assert len(verifier._verified) == 0
 
 
 def test_remembered_token_expires(
@@ -82,7 +99,7 @@ def test_remembered_token_expires(
     """A remembered token is refused as expired once exp (plus leeway) has passed."""
     verifier = make_verifier(keys, clock)
     token = minter.mint()
-    verifier.verify(token)
+    remember(verifier, token)
     clock.advance(LIFETIME + DEFAULT_LEEWAY_SECONDS)
     with pytest.raises(TokenExpired):
         verifier.verify(token)
@@ -94,7 +111,7 @@ def test_remembered_token_is_checked_against_not_before(
     """When the clock steps back before nbf (minus leeway), a remembered token is not valid yet."""
     verifier = make_verifier(keys, clock)
     token = minter.mint()
-    verifier.verify(token)
+    remember(verifier, token)
     clock.now = NOW - DEFAULT_LEEWAY_SECONDS - 1
     with pytest.raises(TokenNotYetValid):
         verifier.verify(token)
@@ -107,7 +124,7 @@ def test_remembered_token_revoked_after_first_use_is_refused(
     revocations = RevocationList(clock=clock)
     verifier = make_verifier(keys, clock, revocations=revocations)
     token = minter.mint()
-    verifier.verify(token)
+    remember(verifier, token)
     jti = verifier.verify(token).token_id
     revocations.apply(
         [{"kind": "jti", "value": jti, "not_before": None, "expires_at": int(NOW) + LIFETIME}]
@@ -133,7 +150,7 @@ def test_revocation_source_without_generation_is_asked_on_every_hit(
     denylist = JtiDenylist()
     verifier = make_verifier(keys, clock, revocations=denylist)
     token = minter.mint()
-    verifier.verify(token)
+    remember(verifier, token)
     denylist.revoked.add(verifier.verify(token).token_id)
     with pytest.raises(TokenRevoked):
         verifier.verify(token)
@@ -145,7 +162,7 @@ def test_remembered_token_is_checked_for_the_scopes_of_each_call(
     """A token remembered by a call needing no scope still needs the next call's scopes."""
     verifier = make_verifier(keys, clock)
     token = minter.mint(scope="orders:read")
-    verifier.verify(token)
+    remember(verifier, token)
     with pytest.raises(InsufficientScope):
         verifier.verify(token, require_scopes={"orders:write"})
 
@@ -156,7 +173,7 @@ def test_remembered_token_is_checked_for_mfa(
     """A remembered token without an OTP factor is refused where the call requires MFA."""
     verifier = make_verifier(keys, clock)
     token = minter.mint(amr=["pwd"])
-    verifier.verify(token)
+    remember(verifier, token)
     with pytest.raises(InsufficientUserAuthentication):
         verifier.verify(token, require_mfa=True)
 
@@ -167,7 +184,7 @@ def test_remembered_token_of_an_unpublished_key_is_refused(
     """Once its key is no longer published (revoked at authd), a remembered token is refused."""
     verifier = make_verifier(keys, clock)
     token = minter.mint()
-    verifier.verify(token)
+    remember(verifier, token)
     del keys.keys[minter.kid]
     with pytest.raises(UnknownKey):
         verifier.verify(token)
@@ -176,11 +193,13 @@ def test_remembered_token_of_an_unpublished_key_is_refused(
 def test_cache_holds_at_most_its_size(
     keys: StaticJWKS, clock: ManualClock, minter: TokenMinter
 ) -> None:
-    """However many distinct tokens are verified, the cache never holds more than its size."""
+    """However many distinct tokens come back, the cache never holds more than its size."""
     verifier = make_verifier(keys, clock, token_cache_size=8)
     sizes = []
     for index in range(40):
-        verifier.verify(minter.mint(subject=f"user-{index}"))
+        token = minter.mint(subject=f"user-{index}")
+        verifier.verify(token)
+        verifier.verify(token)
         sizes.append(len(verifier._verified))
     assert max(sizes) == 8
 
@@ -190,16 +209,16 @@ def test_full_cache_drops_expired_tokens_before_live_ones(
 ) -> None:
     """When the cache is full, expired entries make room and every live one is kept."""
     verifier = make_verifier(keys, clock, token_cache_size=4)
-    counting = CountingCheck(keys, minter.kid)
     for index in range(2):
-        verifier.verify(minter.mint(subject=f"old-{index}"))
+        remember(verifier, minter.mint(subject=f"old-{index}"))
     clock.advance(LIFETIME + DEFAULT_LEEWAY_SECONDS)
     live = [minter.mint(subject=f"new-{index}") for index in range(3)]
     for token in live:
-        verifier.verify(token)
+        remember(verifier, token)
+    counting = CountingCheck(keys, minter.kid)
     for token in live:
         verifier.verify(token)
-    assert counting.calls == 2 + 3
+    assert (len(verifier._verified), counting.calls) == (3, 0)
 
 
 def test_zero_size_remembers_nothing(
@@ -209,9 +228,9 @@ def test_zero_size_remembers_nothing(
     verifier = make_verifier(keys, clock, token_cache_size=0)
     counting = CountingCheck(keys, minter.kid)
     token = minter.mint()
-    verifier.verify(token)
-    verifier.verify(token)
-    assert counting.calls == 2
+    for _ in range(3):
+        verifier.verify(token)
+    assert (counting.calls, len(verifier._verified)) == (3, 0)
 
 
 def test_refused_token_is_not_remembered(
@@ -238,8 +257,8 @@ async def test_async_verifier_rechecks_expiry_of_remembered_tokens(
         keys=AsyncStaticJWKS(minter.jwks()), issuer=ISSUER, audience=AUDIENCE, clock=clock
     )
     token = minter.mint(subject="user-9")
-    assert (await verifier.verify(token)).subject == "user-9"
-    assert (await verifier.verify(token)).subject == "user-9"
+    subjects = [(await verifier.verify(token)).subject for _ in range(3)]
+    assert (subjects, len(verifier._verified)) == (["user-9"] * 3, 1)
     clock.advance(LIFETIME + DEFAULT_LEEWAY_SECONDS)
     with pytest.raises(TokenExpired):
         await verifier.verify(token)

@@ -34,10 +34,11 @@ contestants rotates from chunk to chunk, so none always runs first):
   step from the floor to here is what the checks cost; from here to
   authd_verifier, what its structure (function calls, options) costs;
 - authd_verifier, repeated tokens: ``Verifier.verify`` on a working set of
-  one chunk's tokens, each verified once before timing, so every timed call is
-  a cache hit. It is not a bare lookup: the verifier follows a revocation list
-  holding live entries (none matching) and every call requires a scope, so each
-  hit re-checks the key, the clock, revocation and the scope;
+  one chunk's tokens, each verified twice before timing (tokens are remembered
+  from their second use), so every timed call is a cache hit. It is not a bare
+  lookup: the verifier follows a revocation list holding live entries (none
+  matching) and every call requires a scope, so each hit re-checks the key,
+  the clock, revocation and the scope;
 - for reference, PyJWT's ``jwt.decode`` on the same tokens (it performs fewer
   checks: no duplicate-member, canonical-encoding, ``typ`` or type checks).
 
@@ -142,8 +143,10 @@ def main() -> None:
     )
     hot_tokens = tokens[: args.chunk]
     required = {"orders:read"}
-    for token in hot_tokens:
-        repeating.verify(token, require_scopes=required)
+    # Twice: a verifier remembers a token from its second accepted use.
+    for _ in range(2):
+        for token in hot_tokens:
+            repeating.verify(token, require_scopes=required)
 
     public_key = minter.private_key.public_key()
     pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()

@@ -26,13 +26,19 @@ hit, in the order the full path checks it:
   verifier's own ``require_scopes`` / ``require_mfa`` are fixed at
   construction and were met by the full path, so they need no second look.
 
-Only tokens that passed every check are remembered; a refusal is never cached,
-so a refused token costs the full path each time, as it always did. A miss is
-exactly the full path.
+Only tokens that passed every check are remembered, and only from their second
+accepted use: the first use records the token's hash in a small doorkeeper set.
+Keeping a token's claims costs memory that the allocator cannot reuse for the
+next token, which measurably slows every first-seen token (about 10 % of a
+verification in ``verifier/bench/bench_verify.py``); the doorkeeper keeps that
+cost for tokens that come back, at the price of one more full verification per
+token. A refusal is never cached, so a refused token costs the full path each
+time, as it always did. A miss is exactly the full path.
 
-The cache is bounded by a number of entries (``token_cache_size``). When full,
-entries that expired are dropped first and, if that frees too little, the
-oldest quarter by insertion: every token has about the same lifetime, so the
+The cache is bounded by a number of entries (``token_cache_size``), and so is
+the doorkeeper, which starts over when full. When the cache is full, entries
+that expired are dropped first and, if that frees too little, the oldest
+quarter by insertion: every token has about the same lifetime, so the
 oldest remembered is about the soonest to expire. An entry holds the token
 string (authd's are under 1 KB; the verifier refuses more than 8 KB before
 parsing) and its claims, so the default of 4096 entries stays in the low
@@ -44,7 +50,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, NamedTuple, Protocol, cast
 
 from .claims import MFA_METHOD, ClaimRules, Claims
 from .errors import (
@@ -68,32 +74,37 @@ class _CountedRevocations(_Revocations, Protocol):
     generation: int
 
 
-class VerifiedToken:
-    """What the full path established about one token, kept for its next use."""
+class VerifiedToken(NamedTuple):
+    """What the full path established about one token, kept for its next use.
 
-    __slots__ = ("claims", "expires_at", "key", "kid", "revocations_seen", "scopes", "valid_from")
+    A tuple, not an object with ``__init__``: one is made for every first-seen
+    token, on the path DESIGN §7 holds to 0.9 of the bare decode-and-verify floor.
+    A hit that learns something (the revocation generation, the scope set)
+    stores a new tuple under the same token.
+    """
 
-    def __init__(self, kid: str, key: VerificationKey, claims: Claims) -> None:
-        raw = claims.raw
-        self.kid = kid
-        self.key = key
-        self.claims = claims
-        # Plain ints, checked by the full path before the token was remembered.
-        self.expires_at: int = raw["exp"]
-        self.valid_from: int = max(raw["nbf"], raw["iat"])
-        #: The revocation source's generation when this token was last found not
-        #: revoked; -1 until a hit has asked (the full path asked before this
-        #: entry existed, and something may have been learnt in between).
-        self.revocations_seen = -1
-        #: The granted scopes as a set, made on the first hit that needs them.
-        self.scopes: frozenset[str] | None = None
+    key: VerificationKey
+    claims: Claims
+    #: From when to when the token is acceptable, leeway included: ``max(nbf,
+    #: iat) - leeway`` and ``exp + leeway``, ints the full path type-checked.
+    #: Acceptable while ``valid_from <= now < expires_at``, exactly the full
+    #: path's ``nbf/iat <= now + leeway`` and ``now - leeway < exp``.
+    valid_from: int
+    expires_at: int
+    #: The revocation source's generation when this token was last found not
+    #: revoked; -1 until a hit has asked (the full path asked before the entry
+    #: existed, and something may have been learnt in between).
+    revocations_seen: int = -1
+    #: The granted scopes as a set, made by the first hit that needs them.
+    scopes: frozenset[str] | None = None
 
 
 class VerifiedTokens:
     """Verified tokens by their exact string, with the re-checks a hit still owes.
 
-    Lookups (``get``) take no lock; remembering and evicting share one. Safe to
-    use from several threads, as :class:`~authd_verifier.Verifier` is.
+    Lookups and insertions are single dict operations and take no lock; making
+    room takes one and works on a snapshot of the entries. Safe to use from
+    several threads, as :class:`~authd_verifier.Verifier` is.
     """
 
     __slots__ = (
@@ -101,6 +112,7 @@ class VerifiedTokens:
         "_entries",
         "_leeway",
         "_lock",
+        "_once",
         "_revocations",
         "_rules",
         "_versioned",
@@ -130,6 +142,9 @@ class VerifiedTokens:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, VerifiedToken] = {}
+        # hash() of tokens accepted once. A collision only lets a different token
+        # in at its first repeat, after it passed the full path like any other.
+        self._once: set[int] = set()
         #: ``get(token)``: the remembered entry, or ``None``. Bound once: the
         #: dict is never replaced, only emptied in place.
         self.get: Callable[[str], VerifiedToken | None] = self._entries.get
@@ -137,35 +152,54 @@ class VerifiedTokens:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def remember(self, token: str, kid: str, key: VerificationKey, claims: Claims) -> None:
-        """Keep ``token``, which the full path just accepted, for its next use."""
-        if not self.max_entries:
+    def remember(self, token: str, key: VerificationKey, claims: Claims) -> None:
+        """Keep ``token``, which the full path just accepted, if it was accepted before."""
+        once = self._once
+        digest = hash(token)  # cached on the string: the lookup computed it
+        if digest not in once:
+            if self.max_entries:
+                if len(once) >= self.max_entries:
+                    once.clear()
+                once.add(digest)
             return
-        entry = VerifiedToken(kid, key, claims)
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._evict()
-            self._entries[token] = entry
-
-    def _evict(self) -> None:
+        once.discard(digest)
         entries = self._entries
-        horizon = int(self._clock()) - self._leeway
-        expired = [token for token, entry in entries.items() if entry.expires_at <= horizon]
-        for token in expired:
-            del entries[token]
-        if len(entries) > self.max_entries * 3 // 4:
-            for token in list(islice(entries, max(1, len(entries) // 4))):
-                del entries[token]
+        if len(entries) >= self.max_entries and not self._make_room():
+            return
+        raw, leeway = claims.raw, self._leeway
+        entries[token] = VerifiedToken(
+            key, claims, max(raw["nbf"], raw["iat"]) - leeway, raw["exp"] + leeway
+        )
+
+    def _make_room(self) -> bool:
+        """Drop expired entries, then if need be the oldest quarter; False if size is 0."""
+        if not self.max_entries:
+            return False
+        with self._lock:
+            entries = self._entries
+            if len(entries) < self.max_entries:  # another thread made room meanwhile
+                return True
+            now = self._clock()
+            # A snapshot: other threads may insert while this one deletes.
+            snapshot = list(entries.items())
+            for token, entry in snapshot:
+                if entry.expires_at <= now:
+                    entries.pop(token, None)
+            if len(entries) > self.max_entries * 3 // 4:
+                for token, _ in islice(snapshot, max(1, len(snapshot) // 4)):
+                    entries.pop(token, None)
+        return True
 
     def recheck(
-        self, entry: VerifiedToken, require_scopes: Iterable[str], require_mfa: bool
+        self, token: str, entry: VerifiedToken, require_scopes: Iterable[str], require_mfa: bool
     ) -> Claims:
         """The remembered claims, after the checks that can change between uses."""
-        now = int(self._clock())
-        leeway = self._leeway
-        if now - leeway >= entry.expires_at:
-            raise TokenExpired()
-        if entry.valid_from > now + leeway:
+        # A float against int bounds decides as its whole seconds would, as on the
+        # full path (ClaimRules.check compares int(now)).
+        now = self._clock()
+        if not entry.valid_from <= now < entry.expires_at:
+            if now >= entry.expires_at:
+                raise TokenExpired()
             raise TokenNotYetValid()
         claims = entry.claims
         counted = self._versioned
@@ -175,14 +209,16 @@ class VerifiedTokens:
             if entry.revocations_seen != generation:
                 if counted.is_revoked(claims.raw):
                     raise TokenRevoked()
-                entry.revocations_seen = generation
+                entry = entry._replace(revocations_seen=generation)
+                self._entries[token] = entry
         elif self._revocations is not None and self._revocations.is_revoked(claims.raw):
             raise TokenRevoked()
         if require_scopes:
             granted = entry.scopes
             if granted is None:
                 scope = claims.raw.get("scope")
-                granted = entry.scopes = frozenset(scope.split() if scope else ())
+                granted = frozenset(scope.split() if scope else ())
+                self._entries[token] = entry._replace(scopes=granted)
             if not granted.issuperset(require_scopes):
                 raise InsufficientScope(self._rules.required_scopes | frozenset(require_scopes))
         if require_mfa:

@@ -12,8 +12,8 @@ Verification choices are explicit and pinned: the algorithm must be both allowed
 by the caller (default ``RS256``, ``ES256`` and ``EdDSA``, what authd signs with) and
 announced by the JWKS key the token names; ``none`` and HMAC can be neither.
 
-A token that passed every check is remembered (:mod:`authd_verifier.token_cache`,
-``token_cache_size`` entries, 0 for none): its next use skips the parsing and
+A token accepted twice is remembered (:mod:`authd_verifier.token_cache`,
+``token_cache_size`` entries, 0 for none): its later uses skip the parsing and
 the signature but not the checks that can change — the key still published,
 the clock, revocation, scopes and MFA.
 """
@@ -141,6 +141,7 @@ class _VerifierCore:
         self._verified = VerifiedTokens(
             max_entries=token_cache_size, rules=self.rules, revocations=revocations, clock=clock
         )
+        self._remembered, self._recheck = self._verified.get, self._verified.recheck
 
     @classmethod
     def for_issuer(
@@ -220,14 +221,13 @@ class Verifier(_VerifierCore):
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
     ) -> Claims:
         """Verify ``token`` and return its claims; raise why it is not acceptable."""
-        seen = self._verified.get(token)
-        if seen is not None and self.keys.get_key(seen.kid) is seen.key:
-            return self._verified.recheck(seen, require_scopes, require_mfa)
+        seen = self._remembered(token)
+        if seen is not None and self.keys.get_key(seen.key.kid) is seen.key:
+            return self._recheck(token, seen, require_scopes, require_mfa)
         parsed = self._parse(token)
-        kid = parsed[0][0]
-        key = self.keys.get_key(kid)
+        key = self.keys.get_key(parsed[0][0])
         claims = self._finish(key, parsed, require_scopes, require_mfa)
-        self._verified.remember(token, kid, key, claims)  # type: ignore[arg-type]
+        self._verified.remember(token, key, claims)  # type: ignore[arg-type]
         return claims
 
     def close(self) -> None:
@@ -264,14 +264,13 @@ class AsyncVerifier(_VerifierCore):
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
     ) -> Claims:
         """Verify ``token`` and return its claims; raise why it is not acceptable."""
-        seen = self._verified.get(token)
-        if seen is not None and await self.keys.get_key(seen.kid) is seen.key:
-            return self._verified.recheck(seen, require_scopes, require_mfa)
+        seen = self._remembered(token)
+        if seen is not None and await self.keys.get_key(seen.key.kid) is seen.key:
+            return self._recheck(token, seen, require_scopes, require_mfa)
         parsed = self._parse(token)
-        kid = parsed[0][0]
-        key = await self.keys.get_key(kid)
+        key = await self.keys.get_key(parsed[0][0])
         claims = self._finish(key, parsed, require_scopes, require_mfa)
-        self._verified.remember(token, kid, key, claims)  # type: ignore[arg-type]
+        self._verified.remember(token, key, claims)  # type: ignore[arg-type]
         return claims
 
     async def aclose(self) -> None:
