@@ -25,6 +25,20 @@ class UseDPoPNonce(AuthdError):
                          headers={"DPoP-Nonce": nonce})
 
 
+class InvalidDPoPPresentation(AuthdError):
+    """RFC 9449 §7.1: a token presented with ``Authorization: DPoP`` to one of authd's
+    own resource endpoints (admin, MFA, logout, introspection) came without a valid
+    proof by its key; 401 with a ``DPoP`` challenge."""
+
+    status = 401
+    code = "invalid_dpop_proof"
+    title = "The DPoP proof is invalid"
+
+    def __init__(self, description: str, algorithms: str) -> None:
+        super().__init__(description, headers={"WWW-Authenticate": (
+            f'DPoP realm="authd", error="invalid_dpop_proof", algs="{algorithms}"')})
+
+
 class DPoPRequired(InvalidDPoPProof):
     """The client (or the refresh token's family) is bound to DPoP: a request
     without a proof by its key is refused."""

@@ -12,14 +12,22 @@ are told about (RFC 8414 metadata), whatever proxy stands in front.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from authd_verifier.dpop import (
+    DPoPBindingMismatch,
+    ProofChecker,
+    bound_thumbprint,
+    normalize_htu,
+    replay_key,
+)
 from authd_verifier.dpop import InvalidDPoPProof as ProofRefused
-from authd_verifier.dpop import ProofChecker, replay_key
 
-from service.dpop.errors import InvalidDPoPProof, UseDPoPNonce
+from service.dpop.errors import InvalidDPoPPresentation, InvalidDPoPProof, UseDPoPNonce
 from service.dpop.nonces import NonceSource
 from service.dpop.replay import ProofReplayCache
+from service.errors import InvalidToken
 from service.observability.metrics import DPOP_PROOFS
 
 
@@ -60,3 +68,46 @@ class DPoPService:
             raise InvalidDPoPProof("the DPoP proof was used before")
         DPOP_PROOFS.labels("valid").inc()
         return proof.jkt
+
+    async def check_presentation(
+        self, claims: Mapping[str, Any], access_token: str, scheme: str,
+        unverified_proofs: list[str], *, method: str, path: str, own_url: str | None = None,
+    ) -> None:
+        """RFC 9449 §7 at authd's own resource endpoints: a token sent as ``DPoP``
+        needs one proof by its bound key for this request (with ``ath``); a bound
+        token sent as ``Bearer`` is refused. ``htu`` is the issuer URL + path, or the
+        URL the request itself arrived at (``own_url``: the admin listener of
+        AUTHD_ADMIN_LISTEN has its own origin)."""
+        try:
+            jkt = bound_thumbprint(claims)
+        except DPoPBindingMismatch as refused:
+            raise InvalidToken(str(refused)) from None
+        if scheme != "dpop":
+            if jkt is not None:
+                raise InvalidToken("a DPoP-bound access token must be presented with DPoP")
+            return
+        algorithms = " ".join(self.algorithms)
+        if jkt is None:
+            raise InvalidToken("the access token is not DPoP-bound")
+        if len(unverified_proofs) != 1:
+            raise InvalidDPoPPresentation("one DPoP proof header is required", algorithms)
+        url = self._issuer + path
+        try:
+            proof = self._checker.check(unverified_proofs[0], method=method, url=url,
+                                        access_token=access_token)
+        except ProofRefused as refused:
+            try:
+                if own_url is None or normalize_htu(own_url) == normalize_htu(url):
+                    raise
+                proof = self._checker.check(unverified_proofs[0], method=method, url=own_url,
+                                            access_token=access_token)
+                url = own_url
+            except ProofRefused:
+                DPOP_PROOFS.labels("invalid").inc()
+                raise InvalidDPoPPresentation(str(refused), algorithms) from None
+        if proof.jkt != jkt:
+            raise InvalidToken("the DPoP proof is signed by another key")
+        if not await self._replay.first_use(replay_key(proof, url), self._checker.replay_window):
+            DPOP_PROOFS.labels("replayed").inc()
+            raise InvalidDPoPPresentation("the DPoP proof was used before", algorithms)
+        DPOP_PROOFS.labels("valid").inc()

@@ -2,7 +2,8 @@
 
 ``require_scope(request, scope)`` accepts either an access token
 (``Authorization: Bearer``, RFC 6750 §2.1: signature with a published key, then the
-revocation check) or an API key (``X-API-Key`` or ``Authorization: ApiKey``), and
+revocation check; a DPoP-bound token as ``Authorization: DPoP`` with its proof, RFC
+9449 §7, and never as Bearer) or an API key (``X-API-Key`` or ``Authorization: ApiKey``), and
 requires ``scope`` among the caller's scopes. It answers 401 ``invalid_token`` when
 the caller cannot be authenticated and 403 ``insufficient_scope`` when they can but
 lack the scope (RFC 6750 §3.1).
@@ -51,8 +52,8 @@ async def authenticate(request: Request) -> Principal:
             subject=principal.client_id, client_id=principal.client_id,
             scopes=principal.scopes, method="api_key",
         )
-    if scheme == "bearer" and credential:
-        claims = await verified_claims(runtime, credential)
+    if scheme in ("bearer", "dpop") and credential:
+        claims = await verified_claims(runtime, credential, request)
         scope = claims.get("scope")
         return Principal(
             subject=str(claims.get("sub", "")),
@@ -64,19 +65,29 @@ async def authenticate(request: Request) -> Principal:
 
 
 def bearer_token(request: Request) -> str | None:
-    """The credential of ``Authorization: Bearer …`` (RFC 6750 §2.1), or None."""
+    """The access token of ``Authorization: Bearer …`` (RFC 6750 §2.1) or
+    ``Authorization: DPoP …`` (RFC 9449 §7.1), or None."""
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     credential = credential.strip()
-    return credential if scheme.lower() == "bearer" and credential else None
+    return credential if scheme.lower() in ("bearer", "dpop") and credential else None
 
 
-async def verified_claims(runtime: Runtime, unverified_token: str) -> dict[str, Any]:
-    """The claims of an access token signed with a published key and not on the
-    denylist; InvalidToken otherwise. The one Bearer check: every endpoint that takes
-    an access token goes through it, so none can skip the revocation step."""
+async def verified_claims(runtime: Runtime, unverified_token: str,
+                          request: Request) -> dict[str, Any]:
+    """The claims of an access token signed with a published key, not on the
+    denylist, and presented as its binding demands (a DPoP-bound token only with a
+    proof by its key for this request); InvalidToken otherwise. The one access-token
+    check: every endpoint that takes one goes through it, so none can skip the
+    revocation step or accept a bound token as Bearer."""
     claims = runtime.keys.verify(unverified_token)
     if await runtime.revocations.is_revoked(claims):
         raise InvalidToken("the access token has been revoked")
+    scheme = request.headers.get("authorization", "").partition(" ")[0].lower()
+    await runtime.dpop.check_presentation(
+        claims, unverified_token, scheme, request.headers.getlist("dpop"),
+        method=request.method, path=request.url.path,
+        own_url=str(request.url.replace(query="", fragment="")),
+    )
     return claims
 
 

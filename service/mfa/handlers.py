@@ -56,7 +56,7 @@ async def _user(request: Request) -> str:
     bearer = bearer_token(request)
     if bearer is None:
         raise InvalidToken("a user's access token is required (Authorization: Bearer)")
-    claims = await verified_claims(runtime_of(request), bearer)
+    claims = await verified_claims(runtime_of(request), bearer, request)
     if not isinstance(claims.get("sid"), str) or claims.get("client_id") != LOGIN_CLIENT_ID:
         raise UserTokenRequired("this endpoint needs a user's login access token")
     return str(claims["sub"])

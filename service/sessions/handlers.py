@@ -207,7 +207,7 @@ async def logout(request: Request) -> Response:
     bearer = bearer_token(request)
     family: str | None
     if bearer is not None:
-        claims = await verified_claims(runtime, bearer)
+        claims = await verified_claims(runtime, bearer, request)
         family = claims.get("sid") if isinstance(claims.get("sid"), str) else None
         if family is None:
             raise InvalidRequest("this access token belongs to no session")

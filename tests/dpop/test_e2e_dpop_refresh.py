@@ -3,27 +3,14 @@ refresh family to the proof's key; refreshing needs a proof by that key."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import httpx
 
-from tests.sessions.helpers import PASSWORD
 from tests.support.dpop import DPoPKey
-from tests.support.service_to_service import authd, claims_of
+from tests.support.service_to_service import authd, bound_login, claims_of
 from tests.verifier.e2e_support import PYTEST_MARKS, Authd
 
 __all__ = ["authd"]
 pytestmark = PYTEST_MARKS
-
-
-def bound_login(authd: Authd, key: DPoPKey) -> dict[str, Any]:
-    authd.user(email := f"u{time.time_ns()}@example.test")
-    response = authd.http.post("/v1/login", json={"email": email, "password": PASSWORD},
-                               headers={"DPoP": key.proof("POST", authd.issuer + "/v1/login")})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def oauth_refresh(authd: Authd, refresh_token: str, key: DPoPKey | None) -> httpx.Response:

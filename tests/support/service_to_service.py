@@ -14,7 +14,9 @@ import httpx
 import jwt
 import pytest
 
+from tests.sessions.helpers import PASSWORD
 from tests.support.databases import REDIS_URL, RUN_ID, create_database
+from tests.support.dpop import DPoPKey
 from tests.support.servers import Server, free_port, new_kek
 from tests.verifier.e2e_support import AUDIENCE, Authd
 
@@ -89,3 +91,13 @@ def introspect(authd: Authd, token: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def bound_login(authd: Authd, key: DPoPKey) -> dict[str, Any]:
+    """A new user's /v1/login with a DPoP proof by ``key``: a bound session."""
+    authd.user(email := f"u{time.time_ns()}@example.test")
+    response = authd.http.post("/v1/login", json={"email": email, "password": PASSWORD},
+                               headers={"DPoP": key.proof("POST", authd.issuer + "/v1/login")})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
