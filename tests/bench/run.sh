@@ -15,6 +15,8 @@ DURATION="${DURATION:-10}"
 OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+# The peer (../shared/bench/bench_oidc_provider.sh) runs on node; npm installs it there.
+command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 bash "$REPO/tests/services.sh" >/dev/null
 
 section() { printf '\n===== %s =====\n' "$1"; }
