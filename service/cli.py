@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import shtab
+
 from service.config import ConfigError, Settings
 from service.errors import AuthdError, StorageConflict
 from service.observability.logging import configure
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser: argparse.ArgumentParser = Parser(prog="authd", description="authd token service")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the HTTP service")
@@ -73,10 +76,33 @@ def build_parser() -> argparse.ArgumentParser:
         local=_config_check
     )
     register_cli(sub)
+    completion = sub.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=shtab.SUPPORTED_SHELLS)
+    completion.set_defaults(local=lambda settings, args: _completion(parser, args.shell))
     for action in _leaves(parser):
         action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                             help="print one JSON object")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("authd")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> dict[str, Any]:
+    """The completion script for ``shell``, generated from this very parser (shtab), so
+    it always knows the commands and options of the installed version::
+
+        source <(authd completion bash)                # or in ~/.bashrc
+        authd completion zsh > "${fpath[1]}/_authd"    # zsh, then compinit
+    """
+    script = shtab.complete(parser, shell=shell)
+    return {"shell": shell, "script": script, "message": script.rstrip("\n")}
 
 
 def _leaves(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
