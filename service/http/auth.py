@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from service.dpop.errors import InvalidDPoPProof
 from service.errors import InsufficientScope, InvalidClient, InvalidToken
 from service.http.context import runtime_of
 
@@ -89,6 +90,17 @@ async def verified_claims(runtime: Runtime, unverified_token: str,
         own_url=str(request.url.replace(query="", fragment="")),
     )
     return claims
+
+
+async def dpop_key(request: Request, path: str) -> str | None:
+    """The thumbprint of the key of the request's DPoP proof for ``POST path`` (RFC
+    9449 §5: a token request binding what it gets), or None without a proof."""
+    proofs = request.headers.getlist("dpop")
+    if not proofs:
+        return None
+    if len(proofs) > 1:
+        raise InvalidDPoPProof("the DPoP header appears more than once")
+    return await runtime_of(request).dpop.bind(proofs[0], method="POST", path=path)
 
 
 async def require_scope(request: Request, scope: str) -> Principal:

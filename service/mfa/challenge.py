@@ -75,7 +75,8 @@ class LoginSecondFactor:
         await self._monitor.record(user_id, ip=ip, user_agent=user_agent, amr=amr)
 
     async def complete(self, unverified_ticket: str, *, code: str | None,
-                       recovery_code: str | None, ip: str, user_agent: str) -> SessionTokens:
+                       recovery_code: str | None, ip: str, user_agent: str,
+                       dpop_jkt: str | None = None) -> SessionTokens:
         """``POST /v1/login/mfa``: one answer (MfaRejected) for every failure."""
         digest = _ticket_digest(unverified_ticket)
         now = time.time()
@@ -97,7 +98,7 @@ class LoginSecondFactor:
             self._audit.record("login.mfa", "ticket_spent", subject=user_id, ip=ip)
             raise MfaRejected()
         await self._users.reset_failures(user_id, time.time())
-        tokens = await self._refresh.start_family(user_id, amr=MFA_AMR)
+        tokens = await self._refresh.start_family(user_id, amr=MFA_AMR, dpop_jkt=dpop_jkt)
         self._audit.record("login", "ok", subject=user_id, ip=ip, user_agent=user_agent,
                            sid=tokens.sid, amr=MFA_AMR, method=method)
         await self.logged_in(user_id, ip=ip, user_agent=user_agent, amr=MFA_AMR, sid=tokens.sid)

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.errors import InvalidRequest, InvalidToken
-from service.http.auth import bearer_token, require_scope, verified_claims
+from service.http.auth import bearer_token, dpop_key, require_scope, verified_claims
 from service.http.context import client_ip, runtime_of
 from service.http.requests import field, read_json
 from service.http.responses import NO_STORE, json_response
@@ -115,7 +115,8 @@ async def login_mfa(request: Request) -> Response:
     code, recovery_code = _one_code(data)
     tokens = await runtime.mfa.login.complete(
         ticket, code=code, recovery_code=recovery_code, ip=client_ip(request),
-        user_agent=(request.headers.get("user-agent") or "")[:MAX_USER_AGENT])
+        user_agent=(request.headers.get("user-agent") or "")[:MAX_USER_AGENT],
+        dpop_jkt=await dpop_key(request, "/v1/login/mfa"))
     return _tokens_response(request, tokens)
 
 

@@ -11,9 +11,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import Message, Receive, Scope, Send
 
-from service.dpop.errors import InvalidDPoPProof
 from service.errors import InvalidRequest
-from service.http.auth import bearer_token, require_scope, verified_claims
+from service.http.auth import bearer_token, dpop_key, require_scope, verified_claims
 from service.http.context import client_ip, runtime_of
 from service.http.csrf import require_allowed_page
 from service.http.oauth import TokenRequest, send_token
@@ -60,7 +59,7 @@ async def login(request: Request) -> Response:
         raise InvalidRequest("email and password are required")
     tokens = await runtime.sessions.login.login(
         email, password, ip=client_ip(request), user_agent=request.headers.get("user-agent"),
-        dpop_jkt=await _dpop_key(request, "/v1/login"),
+        dpop_jkt=await dpop_key(request, "/v1/login"),
     )
     if isinstance(tokens, MfaChallenge):
         return mfa_required_response(tokens)
@@ -107,18 +106,9 @@ async def refresh(request: Request) -> Response:
     runtime = runtime_of(request)
     token = await _refresh_token_from(request)
     tokens = await runtime.sessions.refresh.rotate(
-        token, ip=client_ip(request), dpop_jkt=await _dpop_key(request, "/v1/refresh"))
+        token, ip=client_ip(request), dpop_jkt=await dpop_key(request, "/v1/refresh"))
     return _tokens_response(request, tokens)
 
-
-async def _dpop_key(request: Request, path: str) -> str | None:
-    """The thumbprint of the request's DPoP proof key (RFC 9449 §5), if it sent one."""
-    proofs = request.headers.getlist("dpop")
-    if not proofs:
-        return None
-    if len(proofs) > 1:
-        raise InvalidDPoPProof("the DPoP header appears more than once")
-    return await runtime_of(request).dpop.bind(proofs[0], method="POST", path=path)
 
 
 class RefreshEndpoint:

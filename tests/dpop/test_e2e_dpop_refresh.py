@@ -3,8 +3,11 @@ refresh family to the proof's key; refreshing needs a proof by that key."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
+from tests.mfa.helpers import password_step, ticket_of
 from tests.support.dpop import DPoPKey
 from tests.support.service_to_service import authd, bound_login, claims_of
 from tests.verifier.e2e_support import PYTEST_MARKS, Authd
@@ -64,3 +67,17 @@ def test_refresh_of_a_bound_session_without_a_proof_revokes_the_session(authd: A
     refused = oauth_refresh(authd, login["refresh_token"], None)
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
     assert oauth_refresh(authd, login["refresh_token"], key).status_code == 400
+
+
+def test_an_mfa_login_with_a_proof_gets_a_bound_session(authd: Authd) -> None:
+    """The second step (/v1/login/mfa) with a proof binds the session to its key."""
+    user = authd.enrol_totp(f"m{time.time_ns()}@example.test")
+    ticket = ticket_of(password_step(authd.http, user.email))
+    key = DPoPKey()
+    response = authd.http.post(
+        "/v1/login/mfa", json={"mfa_ticket": ticket, "code": user.next_code()},
+        headers={"DPoP": key.proof("POST", authd.issuer + "/v1/login/mfa")})
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    assert claims_of(response.json()["access_token"])["cnf"]["jkt"] == key.thumbprint
+    assert oauth_refresh(authd, response.json()["refresh_token"], key).status_code == 200
