@@ -41,6 +41,7 @@ from fastapi.security.base import SecurityBase
 
 from .bearer import BearerChallenge, Refusal, bearer_token
 from .claims import Claims
+from .dpop import refuse_bound_bearer
 from .errors import VerificationError
 from .verify import AsyncVerifier
 
@@ -118,9 +119,11 @@ class BearerAuth:
             authorizations: Annotated[list[bytes], security],
         ) -> Claims:
             try:
-                return await verifier.verify(
+                claims = await verifier.verify(
                     bearer_token(authorizations), require_scopes=required, require_mfa=mfa
                 )
+                refuse_bound_bearer(claims.raw)  # RFC 9449 §7.2: bound tokens need DPoP
+                return claims
             except VerificationError as error:
                 raise BearerError(challenge.refusal(error), str(error)) from None
 

@@ -29,6 +29,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
 
+from .dpop import refuse_bound_bearer
 from .errors import InsufficientScope, KeySetUnavailable, VerificationError
 from .verify import AsyncVerifier
 
@@ -96,6 +97,9 @@ class BearerAuthMiddleware:
                 require_scopes=self.require_scopes,
                 require_mfa=self.require_mfa,
             )
+            # RFC 9449 §7.2: a DPoP-bound token is no bearer token (dpop_middleware.py
+            # accepts it with its proof).
+            refuse_bound_bearer(claims.raw)
         except VerificationError as error:
             await self._refuse_error(scope, send, error)
             return

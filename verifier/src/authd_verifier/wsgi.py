@@ -32,6 +32,7 @@ from typing import Any, Final, TypeVar, cast
 
 from .bearer import BearerChallenge, Refusal, bearer_token
 from .claims import Claims
+from .dpop import refuse_bound_bearer
 from .errors import VerificationError
 from .verify import Verifier
 
@@ -55,9 +56,11 @@ def _authorizations(environ: Environ) -> list[bytes]:
 
 
 def _verified(verifier: Verifier, environ: Environ, scopes: frozenset[str], mfa: bool) -> Claims:
-    return verifier.verify(
+    claims = verifier.verify(
         bearer_token(_authorizations(environ)), require_scopes=scopes, require_mfa=mfa
     )
+    refuse_bound_bearer(claims.raw)  # RFC 9449 §7.2: a DPoP-bound token is no bearer token
+    return claims
 
 
 def refusal_app(refusal: Refusal) -> WSGIApp:
