@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -82,10 +83,25 @@ def load_kek(settings: Settings) -> Kek:
 
 
 def _create_private_file(path: Path, content: str) -> None:
+    """Create ``path`` (mode 0600) holding ``content`` unless it exists.
+
+    Processes starting together on a fresh embedded default (the CLI beside a
+    server, two workers) race here. The content is written to a private temporary
+    file and then hard-linked into place, which fails if the name exists: a reader
+    sees no file or the whole KEK, never an empty one (creating the final name
+    first and writing it after let a racing reader fail on an empty file), and the
+    first link wins for everyone.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".kek-")  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # another process created it first; theirs is the one
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created it first; theirs is the one
+    finally:
+        os.unlink(temporary)
