@@ -80,8 +80,8 @@ class Forwarder:
         self._loop.call_soon_threadsafe(self._flowing.set)
 
     def close(self) -> None:
-        self.thaw()
         self.stop()
+        self.thaw()  # connections still waiting in a freeze see the stop and end
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
@@ -118,6 +118,10 @@ class Forwarder:
         except asyncio.CancelledError:
             writer.transport.abort()
             raise
+        if self._server is None or writer.transport.is_closing():
+            self._writers.discard(writer)
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(
                 self.target_host, self.target_port
