@@ -187,8 +187,9 @@ async def exchange(server: Server, key: str) -> int:
 async def test_a_key_made_in_the_console_is_shown_once_exchanges_and_stops_when_revoked(
         server: Server, browser_context: BrowserContext) -> None:
     """Create a client and a key; the secret shows once and is masked on reload;
-    it exchanges; revoked in the console it stops within 1 s; the audit page lists
-    the actions with the operator as actor."""
+    it exchanges; revoked in the console it stops within 1 s; neither the key nor
+    the session id is in the server's log; the audit page lists the actions with the
+    operator as actor."""
     admin = operator(server, email("op"))
     page = await browser_context.new_page()
     await accept_dialogs(page)
@@ -223,6 +224,10 @@ async def test_a_key_made_in_the_console_is_shown_once_exchanges_and_stops_when_
         await asyncio.sleep(0.05)
         status = await exchange(server, secret)
     assert status == 401
+
+    [cookie] = await browser_context.cookies(server.base_url)
+    logs = server.logs()
+    assert secret not in logs and cookie["value"] not in logs
 
     await page.goto(server.base_url + f"/console/audit?actor={admin.user_id}")
     await shot(page, "08-audit")

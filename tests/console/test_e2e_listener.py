@@ -58,3 +58,16 @@ def test_the_public_port_keeps_serving_the_public_endpoints(
     """JWKS answers on the public port as ever."""
     server, _ = split
     assert httpx.get(server.base_url + "/.well-known/jwks.json").status_code == 200
+
+
+def test_every_worker_serves_the_admin_listener(
+        start_server: Callable[..., Server], server_env: dict[str, str]) -> None:
+    """With two workers (one SO_REUSEPORT listener pair each) the admin port answers
+    and the public one still refuses /admin."""
+    admin_port = free_port()
+    server = start_server({**server_env, "AUTHD_ADMIN_LISTEN": f"127.0.0.1:{admin_port}"},
+                          workers=2)
+    statuses = {httpx.get(f"http://127.0.0.1:{admin_port}/admin/keys").status_code
+                for _ in range(10)}
+    assert statuses == {401}
+    assert httpx.get(server.base_url + "/admin/keys").status_code == 404
