@@ -107,9 +107,10 @@ class KeyUseMonitor:
         its life is re-read in the background while it answers, and the requests that
         find none (or an expired one) share one read: without this every request in
         flight when a busy key's view expired queued its own read on the store, the
-        multi-second stall measured at saturation (issue 15)."""
+        multi-second stall measured at saturation (issue 15). Past its TTL a view
+        answers for another TTL while it is re-read; an invalidation drops it at once."""
         view = self._views.get(key_id)
-        if view is not None and now - view.loaded_at <= self._ttl:
+        if view is not None and now - view.loaded_at <= 2 * self._ttl:
             if now - view.loaded_at > self._ttl * (1 - REFRESH_AHEAD) and (
                     key_id not in self._loads):
                 self._load(key_id, now, view)

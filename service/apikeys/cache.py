@@ -22,7 +22,10 @@ Refresh ahead: a record used in the second half of its freshness asks its owner 
 answering. A key in steady use therefore never expires under its requests: without
 this, every request in flight when a busy key's entry expired missed at once and
 queued on the store, the multi-second stall measured at saturation (issue 15). The
-staleness bound is unchanged: a record still answers at most ``ttl`` after its read.
+staleness bound with a ``refresh`` owner is ``2 * ttl``: past its TTL an entry answers
+for another TTL while it is re-read, so that requests never queue behind the store while
+a record is at hand; past that they wait for the read. Revocations wait for neither:
+they drop the entry at once through the bus (or the change cursor).
 """
 
 from __future__ import annotations
@@ -73,6 +76,14 @@ class KeyCache:
             return None
         now = self._clock()
         if entry.fresh_until <= now:
+            if self._refresh is not None and now < entry.fresh_until + self._ttl:
+                # Past its TTL by less than another TTL: answer and have it re-read, rather
+                # than queue every request behind the store (a saturated loop makes each
+                # read slow, so a re-read asked for in time may still be on its way).
+                if not entry.refreshing and now >= entry.refresh_from:
+                    entry.refreshing = True
+                    self._refresh(digest)
+                return entry.verified
             if entry.stale_until <= now:
                 del self._entries[digest]
             return None

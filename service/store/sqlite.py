@@ -84,14 +84,19 @@ class _SqliteConnection:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    # Reads take one trip to aiosqlite's thread (execute and fetch together) rather than
+    # three (execute, fetch, close the cursor): each trip waits for a turn of the event
+    # loop and a GIL hand-off, which under saturation made one read take a good part of
+    # a second (issue 15). ``fetchrow`` serves single-row lookups only.
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with _translated(), self._conn.execute(translate(sql), args) as cursor:
-            return list(await cursor.fetchall())  # type: ignore[arg-type]
+        async with _translated():
+            rows = await self._conn.execute_fetchall(translate(sql), args)
+        return list(rows)  # type: ignore[arg-type]
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        async with _translated(), self._conn.execute(translate(sql), args) as cursor:
-            row = await cursor.fetchone()
-            return row  # type: ignore[return-value]
+        async with _translated():
+            rows = list(await self._conn.execute_fetchall(translate(sql), args))
+        return rows[0] if rows else None  # type: ignore[return-value]
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = await self.fetchrow(sql, *args)

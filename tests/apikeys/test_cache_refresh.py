@@ -81,12 +81,32 @@ def test_a_failed_refresh_is_asked_again_only_after_min_retry() -> None:
     assert asked == [DIGEST, DIGEST]
 
 
-def test_a_refresh_never_stretches_freshness_past_the_ttl() -> None:
-    """Without a successful re-read the entry stops answering at its TTL as before."""
+def test_past_its_ttl_an_entry_answers_and_is_re_read() -> None:
+    """Within a second TTL an entry still answers, and a re-read is asked for once."""
     clock = Clock()
     asked: list[bytes] = []
     cache = _refreshing_cache(clock, asked)
-    clock.now += 4.1
+    clock.now += 6.0
+    assert cache.get(DIGEST) == _verified()
+    assert cache.get(DIGEST) == _verified()
+    assert asked == [DIGEST]
+
+
+def test_no_entry_answers_past_twice_its_ttl() -> None:
+    """However long the re-read takes, the entry stops answering at twice its TTL."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = _refreshing_cache(clock, asked)
+    clock.now += 2.6
     cache.get(DIGEST)
-    clock.now += 1.0
+    clock.now += 7.5
+    assert cache.get(DIGEST) is None
+
+
+def test_without_a_refresh_owner_an_entry_stops_at_its_ttl() -> None:
+    """A cache nobody re-reads for keeps the plain TTL."""
+    clock = Clock()
+    cache = KeyCache(5.0, stale_if_error=900.0, clock=clock)
+    cache.put(DIGEST, _verified(), cache.epoch)
+    clock.now += 5.1
     assert cache.get(DIGEST) is None
