@@ -235,15 +235,23 @@ def _config_check(settings: Settings, args: argparse.Namespace) -> dict[str, Any
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    async def run() -> list[str]:
+    from service.signing.target import record_setting
+
+    async def run() -> tuple[list[str], str | None]:
         db = await open_database(settings.effective_database_url)
         try:
-            return await migrate(db)
+            applied = await migrate(db)
+            return applied, await record_setting(db, settings.signing_alg)
         finally:
             await db.close()
 
-    applied = asyncio.run(run())
-    return {"status": "ok", "applied": applied}
+    applied, signing_alg = asyncio.run(run())
+    answer: dict[str, Any] = {"status": "ok", "applied": applied}
+    if signing_alg is not None:
+        # The key set's target algorithm changed: new keys are made in it from now on
+        # (docs/signing-algorithms.md).
+        answer["signing_alg"] = signing_alg
+    return answer
 
 
 # TLS 1.2 suites of Mozilla's "intermediate" profile: forward secrecy and AEAD only

@@ -236,6 +236,14 @@ def _cors_origins(text: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _signing_alg(text: str) -> str:
+    # The JOSE names, exactly (RFC 7518 §3.1, RFC 8037 §3.1): what tokens carry.
+    value = text.strip()
+    if value not in {"RS256", "ES256", "EdDSA"}:
+        raise ValueError("expected RS256, ES256 or EdDSA")
+    return value
+
+
 def _rsa_bits(text: str) -> int:
     value = int(text)
     if value not in {2048, 3072, 4096}:
@@ -267,6 +275,10 @@ class Settings:
     key_rotation_interval: float = 30 * 86400.0
     jwks_max_age: float = 300.0
     rsa_key_bits: int = 2048
+    # AUTHD_SIGNING_ALG; None when unset (RS256). Recorded as the key set's target by
+    # `authd migrate` (and by the first start), never by a serving replica over a
+    # recorded one: see docs/signing-algorithms.md.
+    signing_alg: str | None = None
     signing_threads: int = 0
     api_key_prefix: str = "ak_live"
     api_key_cache_ttl: float = 5.0
@@ -374,6 +386,7 @@ class Settings:
         )
         read("AUTHD_JWKS_MAX_AGE", "jwks_max_age", _duration_between(0, 86400))
         read("AUTHD_RSA_KEY_BITS", "rsa_key_bits", _rsa_bits)
+        read("AUTHD_SIGNING_ALG", "signing_alg", _signing_alg)
         read("AUTHD_SIGNING_THREADS", "signing_threads", _int_between(0, 32))
         read("AUTHD_API_KEY_PREFIX", "api_key_prefix", _api_key_prefix)
         read("AUTHD_API_KEY_CACHE_TTL", "api_key_cache_ttl", _duration_between(0, 300))

@@ -64,7 +64,11 @@ class JwksEndpoint:
         await send({"type": "http.response.body", "body": body})
 
 
-def metadata_document(issuer: str, dpop_algorithms: list[str] | None = None) -> dict[str, Any]:
+def metadata_document(
+    issuer: str,
+    dpop_algorithms: list[str] | None = None,
+    signing_algorithms: list[str] | None = None,
+) -> dict[str, Any]:
     """RFC 8414 §2 authorization server metadata for this deployment."""
     document = {
         "issuer": issuer,
@@ -91,15 +95,25 @@ def metadata_document(issuer: str, dpop_algorithms: list[str] | None = None) -> 
     }
     if dpop_algorithms:
         document["dpop_signing_alg_values_supported"] = dpop_algorithms  # RFC 9449 §5.1
+    if signing_algorithms:
+        # The algorithms access tokens are signed with: those of the published keys
+        # and the key set's target (issue 16). No registered RFC 8414 member covers
+        # JWT access tokens (RFC 9068 defines none; token_endpoint_auth_signing_alg_*
+        # is about client assertions): this extension member follows the registry's
+        # *_signing_alg_values_supported pattern (docs/signing-algorithms.md).
+        document["access_token_signing_alg_values_supported"] = signing_algorithms
     return document
 
 
 async def metadata(request: Request) -> Response:
     runtime = runtime_of(request)
-    body = json.dumps(metadata_document(runtime.settings.issuer, runtime.dpop.algorithms),
+    body = json.dumps(metadata_document(runtime.settings.issuer, runtime.dpop.algorithms,
+                                        list(runtime.keys.announced_algorithms)),
                       separators=(",", ":"))
+    # The signing algorithms change with the key set: cached no longer than the JWKS.
+    max_age = min(3600, int(runtime.settings.jwks_max_age))
     return Response(body.encode(), media_type="application/json",
-                    headers={"Cache-Control": "public, max-age=3600"})
+                    headers={"Cache-Control": f"public, max-age={max_age}"})
 
 
 def key_view(record: SigningKeyRecord) -> dict[str, Any]:

@@ -19,13 +19,19 @@ from typing import Any
 import structlog
 from authd_verifier import TokenExpired, VerificationError, VerificationKey, Verifier
 from authd_verifier.claims import ANY_AUDIENCE
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.errors import InvalidToken
 from service.observability.metrics import ACTIVE_KEY_AGE, SIGNING_KEYS
 from service.signing.errors import KeyUnsealable, NoActiveKey
 from service.signing.kek import Kek
-from service.signing.keys import ALG, PUBLIC_MEMBERS, open_private
+from service.signing.keys import (
+    ALGORITHMS,
+    PUBLIC_MEMBERS,
+    PrivateKey,
+    b64url_bytes,
+    jws_signer,
+    open_private,
+)
 from service.signing.store import SigningKeyRecord, SigningKeyStore
 
 log = structlog.get_logger("authd.signing")
@@ -38,14 +44,36 @@ ALL_STATES = ("next", "active", "retired", "revoked", "gone")
 
 @dataclass(frozen=True, slots=True, repr=False)
 class ActiveKey:
-    """The key that signs: its kid and the private key object, loaded once."""
+    """The key that signs: its kid, algorithm and private key object, loaded once."""
 
     kid: str
-    private_key: rsa.RSAPrivateKey
+    private_key: PrivateKey
     activated_at: float
+    alg: str = "RS256"
 
     def __repr__(self) -> str:
-        return f"ActiveKey(kid={self.kid!r})"
+        return f"ActiveKey(kid={self.kid!r}, alg={self.alg!r})"
+
+
+def _header_prefix(kid: str, alg: str) -> bytes:
+    # RFC 9068 §2.1 header; members sorted, as PyJWT writes them.
+    header = json.dumps({"alg": alg, "kid": kid, "typ": "at+jwt"}, separators=(",", ":"))
+    return b64url_bytes(header.encode()) + b"."
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class PreparedSigner:
+    """What every token of the active key shares, prepared once per key-set change:
+    the encoded JOSE header with the dot that follows it (``header_prefix + payload``
+    is the JWS signing input) and the signature function of the key's algorithm."""
+
+    kid: str
+    alg: str
+    header_prefix: bytes
+    sign: Callable[[bytes], bytes]
+
+    def __repr__(self) -> str:
+        return f"PreparedSigner(kid={self.kid!r}, alg={self.alg!r})"
 
 
 class KeyRing:
@@ -63,16 +91,21 @@ class KeyRing:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._fingerprint: tuple[int, float] | None = None
-        self._private: dict[str, rsa.RSAPrivateKey] = {}
+        self._private: dict[str, PrivateKey] = {}
         self._verifying: dict[str, VerificationKey] = {}
         # Tokens are checked against the wall clock, as they were issued by it;
         # ``clock`` only dates the key-age gauge.
         self._verifier = Verifier(
-            keys=self, issuer=issuer, audience=ANY_AUDIENCE, algorithms=(ALG,),
+            keys=self, issuer=issuer, audience=ANY_AUDIENCE, algorithms=ALGORITHMS,
             leeway=LEEWAY_SECONDS,
         )
         self.records: tuple[SigningKeyRecord, ...] = ()
+        # The algorithm new keys are made in, as the key set records it (None until
+        # recorded); and the algorithms of the published keys, for RFC 8414 metadata.
+        self.target_alg: str | None = None
+        self.published_algorithms: tuple[str, ...] = ()
         self.active: ActiveKey | None = None
+        self.prepared: PreparedSigner | None = None
         self.jwks_body: bytes = b'{"keys":[]}'
         self.jwks_etag: str = _etag(self.jwks_body)
 
@@ -97,6 +130,7 @@ class KeyRing:
             if not force and fingerprint == self._fingerprint:
                 return False
             records = await self._store.list_keys()
+            self.target_alg = await self._store.target_alg()
             private, unopened = await self._open_signing_keys(records)
             self._install(records, private)
             if unopened is not None:
@@ -107,7 +141,7 @@ class KeyRing:
 
     async def _open_signing_keys(
         self, records: list[SigningKeyRecord]
-    ) -> tuple[dict[str, rsa.RSAPrivateKey], KeyUnsealable | None]:
+    ) -> tuple[dict[str, PrivateKey], KeyUnsealable | None]:
         """The private parts of the active and next keys, opened under the KEK, and
         the error of the first one that does not open once this process signs.
 
@@ -115,7 +149,7 @@ class KeyRing:
         stop start-up now, not at the promotion weeks later.
         """
         wanted = [r.kid for r in records if r.state in ("active", "next")]
-        opened: dict[str, rsa.RSAPrivateKey] = {}
+        opened: dict[str, PrivateKey] = {}
         unopened: KeyUnsealable | None = None
         for kid in wanted:
             if kid in self._private:
@@ -133,7 +167,7 @@ class KeyRing:
         return opened, unopened
 
     def _install(
-        self, records: list[SigningKeyRecord], private: dict[str, rsa.RSAPrivateKey]
+        self, records: list[SigningKeyRecord], private: dict[str, PrivateKey]
     ) -> None:
         published = sorted(
             (r for r in records if r.published),
@@ -154,6 +188,7 @@ class KeyRing:
                 active_record.kid,
                 private[active_record.kid],
                 active_record.activated_at or active_record.created_at,
+                active_record.alg,
             )
         elif (active_record is not None and self.active is not None
               and self.active.kid in verifying):
@@ -168,6 +203,13 @@ class KeyRing:
         self._private = private
         self._verifying = verifying
         self.active = active
+        self.prepared = None if active is None else PreparedSigner(
+            active.kid, active.alg, _header_prefix(active.kid, active.alg),
+            jws_signer(active.private_key, active.alg),
+        )
+        self.published_algorithms = tuple(
+            alg for alg in ALGORITHMS if any(r.alg == alg for r in published)
+        )
         self.jwks_body, self.jwks_etag = body, _etag(body)
         self.observe()
         log.info(
@@ -177,6 +219,13 @@ class KeyRing:
             active_changed=(previous.kid if previous else None)
             != (active.kid if active else None),
         )
+
+    @property
+    def announced_algorithms(self) -> tuple[str, ...]:
+        """What tokens are or will soon be signed with: the published keys' algorithms
+        and the target's (RFC 8414 metadata)."""
+        wanted = {*self.published_algorithms, self.target_alg or ""}
+        return tuple(alg for alg in ALGORITHMS if alg in wanted)
 
     def observe(self) -> None:
         """Update the key-set gauges (called on reload and on every poll)."""
@@ -196,6 +245,13 @@ class KeyRing:
             raise NoActiveKey()
         return active
 
+    def prepared_signer(self) -> PreparedSigner:
+        """The active key's prepared header and signature function (the issuer's)."""
+        prepared = self.prepared
+        if prepared is None:
+            raise NoActiveKey()
+        return prepared
+
     async def ready(self) -> None:
         """Readiness check ``signing_key``: an active key is loaded."""
         if self.active is None:
@@ -211,8 +267,8 @@ class KeyRing:
         The checks are authd-verifier's, the parser downstream services run, so that
         authd never accepts a token string they refuse (a padded signature, duplicate
         JSON members, a header supplying its own key, ...): canonical base64url and
-        JSON, ``typ`` at+jwt, an algorithm both allowed and announced by the
-        published, non-revoked key the ``kid`` names, the signature, ``iss``, typed
+        JSON, ``typ`` at+jwt, an algorithm (RS256, ES256 or EdDSA) equal to the one
+        announced by the published, non-revoked key the ``kid`` names, the signature, ``iss``, typed
         ``exp`` / ``nbf`` / ``iat`` within LEEWAY_SECONDS. Any audience is accepted:
         it is the resource server's to check (RFC 7662 §2.2); the denylist is the
         revocation service's.

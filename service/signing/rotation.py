@@ -73,10 +73,12 @@ class Plan:
     promote_next: bool = False
     create_next: bool = False
     erase: tuple[str, ...] = field(default_factory=tuple)
+    withdraw: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:
-        return not (self.create_active or self.promote_next or self.create_next or self.erase)
+        return not (self.create_active or self.promote_next or self.create_next
+                    or self.erase or self.withdraw)
 
 
 def active_of(keys: Sequence[SigningKeyRecord]) -> SigningKeyRecord | None:
@@ -88,9 +90,21 @@ def next_of(keys: Sequence[SigningKeyRecord]) -> SigningKeyRecord | None:
     return min((k for k in keys if k.state == "next"), key=lambda k: k.created_at, default=None)
 
 
-def plan(keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy) -> Plan:
-    """The scheduled work due at ``now`` (on-demand rotation is ``plan_rotation``)."""
+def plan(
+    keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy, target: str = ALG
+) -> Plan:
+    """The scheduled work due at ``now`` (on-demand rotation is ``plan_rotation``).
+
+    ``target`` is the algorithm the key set records for new keys (issue 16). A next
+    key of another algorithm is withdrawn and replaced by one in the target, which
+    is promoted as soon as it has been published long enough — a change of
+    algorithm does not wait for the rotation interval, but never skips publication.
+    """
     active, next_key = active_of(keys), next_of(keys)
+    withdraw: tuple[str, ...] = ()
+    if next_key is not None and next_key.alg != target:
+        withdraw = tuple(k.kid for k in keys if k.state == "next")
+        next_key = None
     create_active = promote = False
     if active is None:
         # Nothing can sign: availability wins over the publication delay. On a first
@@ -98,14 +112,13 @@ def plan(keys: Sequence[SigningKeyRecord], now: float, policy: RotationPolicy) -
         promote = next_key is not None
         create_active = next_key is None
     elif next_key is not None:
-        promote = (
-            now >= policy.rotation_due_at(active) and now >= policy.promotable_at(next_key)
-        )
+        due = now >= policy.rotation_due_at(active) or active.alg != target
+        promote = due and now >= policy.promotable_at(next_key)
     create_next = next_key is None or promote
     erase = tuple(
         k.kid for k in keys if k.state == "retired" and now >= policy.erasable_at(k)
     )
-    return Plan(create_active, promote, create_next, erase)
+    return Plan(create_active, promote, create_next, erase, withdraw)
 
 
 def plan_rotation(
@@ -135,11 +148,14 @@ class KeyChange:
     retired: str | None = None
     revoked: str | None = None
     erased: tuple[str, ...] = ()
+    # Next keys retired unused because the key set's target algorithm changed.
+    withdrawn: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "action": self.action, "active": self.active, "next": self.next,
             "retired": self.retired, "revoked": self.revoked, "erased": list(self.erased),
+            "withdrawn": list(self.withdrawn),
         }
 
 
@@ -155,25 +171,41 @@ class KeyRotation:
         audit: AuditLog,
         bus: Bus,
         clock: Callable[[], float] = time.time,
+        alg: str = ALG,
     ) -> None:
         self._store = store
         self._kek = kek
         self._keys = keys
         self.policy = policy
         self._bits = bits
+        # AUTHD_SIGNING_ALG: recorded as the key set's target only when none is yet
+        # (a first start); otherwise the recorded target rules (``set_target``).
+        self._alg = alg
         self._audit = audit
         self._bus = bus
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
-    async def _generate(self) -> GeneratedKey:
-        return await asyncio.to_thread(generate, self._bits)
+    async def _generate(self, alg: str) -> GeneratedKey:
+        return await asyncio.to_thread(generate, self._bits, alg)
+
+    def _target(self) -> str:
+        """The target algorithm as this replica last loaded it (for unlocked guesses)."""
+        return self._keys.target_alg or self._alg
+
+    async def _locked_target(self, store: SigningKeyStore) -> str:
+        """The recorded target, read under the lock; recorded from the setting if absent."""
+        target = await store.target_alg()
+        if target is None:
+            await store.set_target_alg(self._alg, self._clock(), replace=False)
+            target = self._alg
+        return target
 
     async def _insert(
         self, store: SigningKeyStore, key: GeneratedKey, state: str, now: float
     ) -> None:
         record = SigningKeyRecord(
-            kid=key.kid, alg=ALG, state="active" if state == "active" else "next",
+            kid=key.kid, alg=key.alg, state="active" if state == "active" else "next",
             public_jwk=key.public_jwk_text, created_at=now,
             activated_at=now if state == "active" else None,
         )
@@ -191,12 +223,23 @@ class KeyRotation:
                 await asyncio.to_thread(open_private, self._kek, record.kid, sealed)
                 return
 
-    async def _spare(self, pool: list[GeneratedKey]) -> GeneratedKey:
-        return pool.pop() if pool else await self._generate()
+    async def _spare(self, pool: list[GeneratedKey], alg: str) -> GeneratedKey:
+        """A key generated before the lock was taken, if it has the target algorithm
+        (the target may have changed meanwhile), else a new one."""
+        while pool:
+            key = pool.pop()
+            if key.alg == alg:
+                return key
+        return await self._generate(alg)
 
     async def _apply(self, store: SigningKeyStore, todo: Plan, now: float,
-                     pool: list[GeneratedKey], keys: Sequence[SigningKeyRecord]) -> KeyChange:
-        """Carry out ``todo`` inside the locked transaction ``store``."""
+                     pool: list[GeneratedKey], keys: Sequence[SigningKeyRecord],
+                     alg: str) -> KeyChange:
+        """Carry out ``todo`` inside the locked transaction ``store``; new keys are
+        made in ``alg``, the key set's target."""
+        for kid in todo.withdraw:
+            await store.withdraw(kid, now)
+        keys = [k for k in keys if k.kid not in todo.withdraw]
         active, next_key = active_of(keys), next_of(keys)
         retired = None
         if todo.promote_next and next_key is not None:
@@ -209,18 +252,19 @@ class KeyRotation:
         else:
             active_kid = active.kid if active else None
         if todo.create_active:
-            created = await self._spare(pool)
+            created = await self._spare(pool, alg)
             await self._insert(store, created, "active", now)
             active_kid = created.kid
         next_kid = next_key.kid if next_key else None
         if todo.create_next or next_key is None:
-            created = await self._spare(pool)
+            created = await self._spare(pool, alg)
             await self._insert(store, created, "next", now)
             next_kid = created.kid
         for kid in todo.erase:
             await store.erase(kid, now)
         action = "rotate" if retired else ("create" if todo.create_active else "maintain")
-        return KeyChange(action, active_kid, next_kid, retired=retired, erased=todo.erase)
+        return KeyChange(action, active_kid, next_kid, retired=retired, erased=todo.erase,
+                         withdrawn=todo.withdraw)
 
     async def _changed(self) -> None:
         """Tell every replica (and this one, at once) that the key set changed."""
@@ -241,17 +285,23 @@ class KeyRotation:
         thrown away if another replica got there first.
         """
         now = self._clock()
-        guess = plan(await self._store.list_keys(), now, self.policy)
+        target = await self._store.target_alg()
+        if target is None:
+            await self._store.set_target_alg(self._alg, now, replace=False)
+            target = await self._store.target_alg() or self._alg
+        guess = plan(await self._store.list_keys(), now, self.policy, target)
         if guess.empty:
             return None
-        pool = [await self._generate() for _ in range(guess.create_active + guess.create_next)]
+        pool = [await self._generate(target)
+                for _ in range(guess.create_active + guess.create_next)]
         async with self._store.locked() as store:
             keys = await store.list_keys()
-            todo = plan(keys, now, self.policy)
+            target = await self._locked_target(store)
+            todo = plan(keys, now, self.policy, target)
             if todo.empty:
                 return None
             await self._check_kek(store, keys)
-            change = await self._apply(store, todo, now, pool, keys)
+            change = await self._apply(store, todo, now, pool, keys, target)
         await self._record(change, trigger, actor=actor, ip=ip)
         await self._changed()
         return change
@@ -259,17 +309,18 @@ class KeyRotation:
     async def maintain(self) -> KeyChange | None:
         """Scheduled work: rotation when due, erasure of retired keys past their time."""
         now = self._clock()
-        if plan(self._keys.records, now, self.policy).empty:
+        if plan(self._keys.records, now, self.policy, self._target()).empty:
             return None
         pool: list[GeneratedKey] = []
         async with self._store.locked() as store:
             keys = await store.list_keys()
-            todo = plan(keys, now, self.policy)
+            target = await self._locked_target(store)
+            todo = plan(keys, now, self.policy, target)
             if todo.empty:
                 return None
             if todo.create_active or todo.create_next:
                 await self._check_kek(store, keys)
-            change = await self._apply(store, todo, now, pool, keys)
+            change = await self._apply(store, todo, now, pool, keys, target)
         await self._record(change, "scheduled", actor="authd")
         await self._changed()
         return change
@@ -292,16 +343,21 @@ class KeyRotation:
         now = self._clock()
         try:
             seen = await self._store.list_keys()
-            if next_of(seen) is None:
+            target = await self._store.target_alg() or self._alg
+            seen_next = next_of(seen)
+            if seen_next is None or seen_next.alg != target:
                 return await self._complete(now, trigger=trigger, actor=actor, ip=ip)
             plan_rotation(seen, now, self.policy)
-            fresh = await self._generate()
+            fresh = await self._generate(target)
             async with self._store.locked() as store:
                 keys = await store.list_keys()
-                plan_rotation(keys, now, self.policy)
+                target = await self._locked_target(store)
+                next_key = plan_rotation(keys, now, self.policy)
+                if next_key.alg != target:  # the target changed since the look above
+                    raise RotationNotReady(next_key.kid, now + self.policy.jwks_max_age, now)
                 await self._check_kek(store, keys)
                 todo = Plan(promote_next=True, create_next=True)
-                change = await self._apply(store, todo, now, [fresh], keys)
+                change = await self._apply(store, todo, now, [fresh], keys, target)
         except RotationNotReady as refused:
             await self._audit.write(
                 "signing_key.rotate", "refused", actor=actor, ip=ip, subject=refused.kid,
@@ -315,7 +371,8 @@ class KeyRotation:
     async def _complete(
         self, now: float, *, trigger: str, actor: str | None, ip: str | None
     ) -> KeyChange:
-        """``rotate`` on a key set without a next key: make what is missing, then
+        """``rotate`` on a key set without a next key, or whose next key is not in the
+        target algorithm: make what is missing (withdrawing that next key), then
         answer the new key set or the real time the new next key may sign."""
         change = await self.ensure_keys(trigger=trigger, actor=actor, ip=ip)
         if change is not None and change.action == "create":
@@ -335,7 +392,7 @@ class KeyRotation:
         now = self._clock()
         seen = await self._store.get(kid)
         needs_key = seen is not None and seen.published and seen.state in ("active", "next")
-        pool = [await self._generate()] if needs_key else []
+        pool = [await self._generate(self._target())] if needs_key else []
         async with self._store.locked() as store:
             record = await store.get(kid)
             if record is None:
@@ -343,6 +400,7 @@ class KeyRotation:
             if not record.published:
                 raise KeyNotRevocable(kid, record.state)
             keys = await store.list_keys()
+            target = await self._locked_target(store)
             await store.revoke(kid, now)
             remaining = [k for k in keys if k.kid != kid]
             has_next = next_of(remaining) is not None
@@ -353,7 +411,7 @@ class KeyRotation:
             )
             if not todo.empty:
                 await self._check_kek(store, remaining)
-            change = await self._apply(store, todo, now, pool, remaining)
+            change = await self._apply(store, todo, now, pool, remaining, target)
         change = KeyChange("revoke", change.active, change.next, revoked=kid)
         if record.state == "active":
             KEY_ROTATIONS.labels("revocation").inc()
@@ -372,7 +430,7 @@ class KeyRotation:
         await self._audit.write(
             f"signing_key.{change.action}", actor=actor, ip=ip, subject=change.active,
             trigger=trigger, retired=change.retired, next=change.next,
-            erased=list(change.erased),
+            erased=list(change.erased), withdrawn=list(change.withdrawn),
         )
 
     # --- background --------------------------------------------------------------------

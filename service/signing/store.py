@@ -73,9 +73,25 @@ class SigningKeyStore(Protocol):
         """retired -> gone, erasing the private part."""
         ...
 
+    async def withdraw(self, kid: str, at: float) -> bool:
+        """next -> retired: a next key of an algorithm the key set no longer makes.
+        It never signed; it stays published until ``erasable_at`` like any retired key,
+        so a verifier that cached it meanwhile loses nothing."""
+        ...
+
     async def fingerprint(self) -> tuple[int, float]:
-        """A value that changes whenever any key is added or changes state: the
-        row count and the sum of every lifecycle date (each change adds one)."""
+        """A value that changes whenever any key is added or changes state, or the
+        target algorithm changes: the row count and the sum of every lifecycle date
+        and of the target's date (each change adds one)."""
+        ...
+
+    async def target_alg(self) -> str | None:
+        """The algorithm the key set makes its new keys in; None before it is recorded."""
+        ...
+
+    async def set_target_alg(self, alg: str, at: float, *, replace: bool) -> bool:
+        """Record ``alg`` as the target (``replace=False``: only if none is recorded).
+        True when the recorded target changed."""
         ...
 
 
@@ -107,11 +123,29 @@ ERASE = """
 UPDATE signing_keys SET state = 'gone', erased_at = $2, private_sealed = NULL
 WHERE kid = $1 AND state = 'retired'
 """
+WITHDRAW = """
+UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE kid = $1 AND state = 'next'
+"""
 FINGERPRINT = """
 SELECT count(*) AS n,
        COALESCE(sum(created_at + COALESCE(activated_at, 0) + COALESCE(retired_at, 0)
-                    + COALESCE(revoked_at, 0) + COALESCE(erased_at, 0)), 0) AS total
+                    + COALESCE(revoked_at, 0) + COALESCE(erased_at, 0)), 0)
+       + COALESCE((SELECT set_at FROM signing_target WHERE id = 1), 0) AS total
 FROM signing_keys
+"""
+GET_TARGET = "SELECT alg FROM signing_target WHERE id = 1"
+# Both dialects speak this upsert. The WHERE keeps set_at (and so the fingerprint)
+# unchanged when the same algorithm is recorded again; set_at only grows, so a change
+# always changes the fingerprint, even within one clock tick or after a clock step back.
+SET_TARGET = """
+INSERT INTO signing_target (id, alg, set_at) VALUES (1, $1, $2)
+ON CONFLICT (id) DO UPDATE SET alg = excluded.alg,
+    set_at = CASE WHEN excluded.set_at > signing_target.set_at THEN excluded.set_at
+                  ELSE signing_target.set_at + 1 END
+WHERE signing_target.alg <> excluded.alg
+"""
+SET_TARGET_IF_ABSENT = """
+INSERT INTO signing_target (id, alg, set_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING
 """
 
 
@@ -161,6 +195,17 @@ class SqlSigningKeyStore:
 
     async def erase(self, kid: str, at: float) -> bool:
         return await self._conn.execute(ERASE, kid, at) == 1
+
+    async def withdraw(self, kid: str, at: float) -> bool:
+        return await self._conn.execute(WITHDRAW, kid, at) == 1
+
+    async def target_alg(self) -> str | None:
+        value = await self._conn.fetchval(GET_TARGET)
+        return None if value is None else str(value)
+
+    async def set_target_alg(self, alg: str, at: float, *, replace: bool) -> bool:
+        return await self._conn.execute(SET_TARGET if replace else SET_TARGET_IF_ABSENT,
+                                        alg, at) == 1
 
     async def fingerprint(self) -> tuple[int, float]:
         row = await self._conn.fetchrow(FINGERPRINT)

@@ -12,6 +12,7 @@ from service.config import MAX_TOKEN_TTL
 from service.signing.errors import KeyUnsealable
 from service.signing.issuer import TokenIssuer
 from service.signing.keyring import KeyRing
+from service.signing.keys import ALG
 from service.signing.rotation import KeyRotation, RotationPolicy
 from service.signing.store import SqlSigningKeyStore
 from service.store import StorageUnavailable
@@ -38,6 +39,7 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     rotation = KeyRotation(
         store, runtime.kek, keys, policy,
         bits=settings.rsa_key_bits, audit=runtime.audit, bus=runtime.bus,
+        alg=settings.signing_alg or ALG,
     )
     issuer = TokenIssuer(keys, issuer=settings.issuer, threads=settings.signing_threads)
     runtime.keys, runtime.issuer, runtime.rotation = keys, issuer, rotation
@@ -48,6 +50,11 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
     try:
         await rotation.ensure_keys()
         await keys.refresh(force=True)
+        if settings.signing_alg not in (None, keys.target_alg):
+            # The recorded target rules (service/signing/target.py): say so once, so
+            # an operator who changed only the replicas' setting knows to run migrate.
+            log.warning("signing.alg_setting_not_applied", setting=settings.signing_alg,
+                        target=keys.target_alg, fix="run `authd migrate` with the setting")
     except StorageUnavailable:
         # Come up anyway: /readyz answers 503 (no database, no signing key) and the
         # rotation loop loads or creates the key set once the database answers.

@@ -12,10 +12,8 @@ issues (RFC 7662 §2.2), so ``wrong-audience`` is the resource server's check on
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -25,8 +23,8 @@ from authd_verifier.testing import MINTABLE_ALGORITHMS, TokenMinter
 from service.signing.kek import Kek
 from service.signing.keys import open_private
 from tests.sessions.helpers import api_key_with_scope, introspect
-from tests.support.databases import REDIS_URL, RUN_ID, create_database
-from tests.support.servers import Server, free_port, new_kek
+from tests.signing.e2e import production_env, start_shared_server
+from tests.support.servers import Server
 from tests.verifier.attacks import Forgery, forgeries_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -63,19 +61,9 @@ async def deployment(
     """One real server (PostgreSQL + Redis) signing with each algorithm, shared by the
     module's cases, with an introspection client and its signing key in hand."""
     algorithm = str(request.param)
-    env = {
-        "AUTHD_DATABASE_URL": await create_database("attacks"),
-        "AUTHD_REDIS_URL": REDIS_URL,
-        "AUTHD_REDIS_PREFIX": f"authd-test:{RUN_ID}:{uuid.uuid4().hex[:8]}:",
-        "AUTHD_KEK": new_kek(),
-        "AUTHD_SIGNING_ALG": algorithm,
-    }
-    log_path = Path(tmp_path_factory.mktemp("attacks")) / "server.log"
-    server = Server(env=env, port=free_port(), log_path=log_path)
-    server.cli(["migrate"])
-    server.start()
+    env = await production_env("attacks", AUTHD_SIGNING_ALG=algorithm)
+    server = start_shared_server(env, tmp_path_factory.mktemp("attacks"))
     try:
-        server.wait_ready()
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
             metadata = await client.get("/.well-known/oauth-authorization-server")
         issuer = metadata.json()["issuer"]

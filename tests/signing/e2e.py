@@ -6,15 +6,20 @@ import json
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 
-from tests.support.servers import Server
+from tests.support.databases import REDIS_URL, RUN_ID, create_database
+from tests.support.servers import Server, free_port, new_kek
 
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
+# What authd signs with; PyJWT still refuses a token whose alg does not fit its key.
+SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
@@ -75,7 +80,32 @@ class StrictJwksCache:
         if key is None:
             raise LookupError(f"kid {kid} not in the cached JWKS")
         claims: dict[str, Any] = jwt.decode(
-            token, key, algorithms=["RS256"], issuer=self.issuer,
+            token, key, algorithms=list(SIGNING_ALGORITHMS), issuer=self.issuer,
             options={"verify_aud": False, "require": ["exp", "iat", "jti"]},
         )
         return claims
+
+
+async def production_env(label: str, **extra: str) -> dict[str, str]:
+    """A production-shaped environment of its own (new PostgreSQL database, own Redis
+    prefix, new KEK), for a server shared by a module's tests."""
+    return {
+        "AUTHD_DATABASE_URL": await create_database(label),
+        "AUTHD_REDIS_URL": REDIS_URL,
+        "AUTHD_REDIS_PREFIX": f"authd-test:{RUN_ID}:{uuid.uuid4().hex[:8]}:",
+        "AUTHD_KEK": new_kek(),
+        **extra,
+    }
+
+
+def start_shared_server(env: dict[str, str], log_dir: Path) -> Server:
+    """Migrate, start and wait until ready; the caller stops it."""
+    server = Server(env=env, port=free_port(), log_path=log_dir / "server.log")
+    server.cli(["migrate"])
+    server.start()
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -39,12 +39,12 @@ class Signing:
 
 
 def build(db: Database, *, kek: Kek | None = None, clock: Clock | None = None,
-          policy: RotationPolicy = POLICY) -> Signing:
+          policy: RotationPolicy = POLICY, alg: str = "RS256") -> Signing:
     kek = kek or Kek(os.urandom(32))
     clock = clock or Clock()
     store = SqlSigningKeyStore(db)
     keys = KeyRing(store, kek, issuer=ISSUER, clock=clock)
     audit = AuditLog(AuditStore(db))
     rotation = KeyRotation(store, kek, keys, policy, bits=2048, audit=audit,
-                           bus=LocalBus(), clock=clock)
+                           bus=LocalBus(), clock=clock, alg=alg)
     return Signing(store, keys, rotation, TokenIssuer(keys, issuer=ISSUER), audit, clock, kek)

@@ -9,7 +9,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from service.signing.errors import KeyUnsealable
 from service.signing.kek import Kek, SealError
-from service.signing.keys import open_private, seal_private
+from service.signing.keys import (
+    GeneratedKey,
+    PrivateKey,
+    generate,
+    open_private,
+    seal_private,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +56,18 @@ def test_sealed_private_key_round_trips(private_key: rsa.RSAPrivateKey) -> None:
     """A sealed private signing key opens to the same key."""
     kek = Kek(os.urandom(32))
     opened = open_private(kek, "k1", seal_private(kek, "k1", private_key))
+    assert isinstance(opened, rsa.RSAPrivateKey)
     assert opened.private_numbers() == private_key.private_numbers()
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_sealed_ec_and_ed25519_keys_round_trip(alg: str) -> None:
+    """ES256 and Ed25519 private keys are sealed and opened exactly as RSA keys are."""
+    kek = Kek(os.urandom(32))
+    key = generate(2048, alg)
+    opened = open_private(kek, key.kid, seal_private(kek, key.kid, key.private_key))
+    assert type(opened) is type(key.private_key)
+    assert generate_jwk(opened, key) == key.public_jwk
 
 
 def test_wrong_kek_names_the_kid(private_key: rsa.RSAPrivateKey) -> None:
@@ -75,3 +92,8 @@ def test_sealed_blob_holds_no_plaintext_der(private_key: rsa.RSAPrivateKey) -> N
     kek = Kek(os.urandom(32))
     d = private_key.private_numbers().d.to_bytes(256, "big")
     assert d[:32] not in seal_private(kek, "k1", private_key)
+
+
+def generate_jwk(opened: PrivateKey, key: GeneratedKey) -> dict[str, str]:
+    """The public JWK of an opened key, under the generated key's kid and alg."""
+    return GeneratedKey(key.kid, opened, key.alg).public_jwk

@@ -15,8 +15,8 @@ T0 = 1_800_000_000.0
 
 
 def key(kid: str, state: str, created: float, *, activated: float | None = None,
-        retired: float | None = None) -> SigningKeyRecord:
-    return SigningKeyRecord(kid=kid, alg="RS256", state=state,  # type: ignore[arg-type]
+        retired: float | None = None, alg: str = "RS256") -> SigningKeyRecord:
+    return SigningKeyRecord(kid=kid, alg=alg, state=state,  # type: ignore[arg-type]
                             public_jwk="{}", created_at=created, activated_at=activated,
                             retired_at=retired)
 
@@ -90,3 +90,39 @@ def test_oldest_next_key_is_promoted() -> None:
     keys = [key("a", "active", T0, activated=T0), key("n2", "next", T0 + 50),
             key("n1", "next", T0 + 10)]
     assert plan_rotation(keys, T0 + 1000, POLICY).kid == "n1"
+
+
+# --- a change of the key set's target algorithm (issue 16) ------------------------------
+
+
+def test_next_key_of_another_algorithm_is_withdrawn_and_replaced() -> None:
+    """When the target becomes ES256, the RS256 next key is withdrawn and an ES256
+    next key is made; the active key keeps signing meanwhile."""
+    keys = [key("a", "active", T0, activated=T0), key("n", "next", T0)]
+    todo = plan(keys, T0 + 10, POLICY, "ES256")
+    assert todo.withdraw == ("n",) and todo.create_next
+    assert not todo.promote_next and not todo.create_active
+
+
+def test_next_key_in_the_target_is_promoted_once_published_long_enough() -> None:
+    """An active key of the old algorithm is replaced as soon as the next key in the
+    target has been published for max-age plus propagation, not at the interval."""
+    keys = [key("a", "active", T0, activated=T0), key("n", "next", T0 + 10, alg="EdDSA")]
+    ready = POLICY.promotable_at(keys[1])
+    assert not plan(keys, ready - 1, POLICY, "EdDSA").promote_next
+    todo = plan(keys, ready, POLICY, "EdDSA")
+    assert todo.promote_next and todo.create_next and not todo.withdraw
+
+
+def test_settled_key_set_in_the_target_needs_nothing() -> None:
+    """Active and next keys both in the target algorithm need no action."""
+    keys = [key("a", "active", T0, activated=T0, alg="ES256"),
+            key("n", "next", T0, alg="ES256")]
+    assert plan(keys, T0 + 86400, POLICY, "ES256").empty
+
+
+def test_without_an_active_key_the_stale_next_key_is_not_promoted() -> None:
+    """With no active key and a next key of another algorithm, a new active key is
+    made in the target rather than promoting the stale one."""
+    todo = plan([key("n", "next", T0)], T0 + 10, POLICY, "ES256")
+    assert todo.withdraw == ("n",) and todo.create_active and todo.create_next

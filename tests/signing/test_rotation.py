@@ -203,8 +203,8 @@ def count_generations(signing: Signing, monkeypatch: pytest.MonkeyPatch) -> list
     made: list[str] = []
     original = signing.rotation._generate
 
-    async def counted() -> GeneratedKey:
-        key = await original()
+    async def counted(alg: str) -> GeneratedKey:
+        key = await original(alg)
         made.append(key.kid)
         return key
 

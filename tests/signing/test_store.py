@@ -107,3 +107,38 @@ async def test_locked_store_commits_together(database: Database) -> None:
             await locked.insert(record("dropped"), b"s")
             raise RuntimeError("boom")
     assert [k.kid for k in await store.list_keys()] == ["kept"]
+
+
+async def test_target_algorithm_is_recorded_once_unless_replaced(database: Database) -> None:
+    """No target at first; replace=False records one only when none is recorded;
+    replace=True changes it, and recording the same value again is no change."""
+    store = SqlSigningKeyStore(database)
+    assert await store.target_alg() is None
+    assert await store.set_target_alg("ES256", T0, replace=False)
+    assert not await store.set_target_alg("EdDSA", T0 + 1, replace=False)
+    assert await store.target_alg() == "ES256"
+    assert await store.set_target_alg("EdDSA", T0 + 2, replace=True)
+    assert not await store.set_target_alg("EdDSA", T0 + 3, replace=True)
+    assert await store.target_alg() == "EdDSA"
+
+
+async def test_target_change_changes_the_fingerprint(database: Database) -> None:
+    """Replicas notice a new target by the fingerprint they already poll."""
+    store = SqlSigningKeyStore(database)
+    await store.insert(record("a", "active"), b"s")
+    before = await store.fingerprint()
+    await store.set_target_alg("ES256", T0 + 5, replace=True)
+    assert await store.fingerprint() != before
+
+
+async def test_withdraw_retires_only_a_next_key(database: Database) -> None:
+    """withdraw moves a next key to retired (still published) and nothing else."""
+    store = SqlSigningKeyStore(database)
+    await store.insert(record("a", "active"), b"s")
+    await store.insert(record("n"), b"s")
+    assert not await store.withdraw("a", T0 + 1)
+    assert await store.withdraw("n", T0 + 1)
+    withdrawn = await store.get("n")
+    assert withdrawn is not None and withdrawn.state == "retired"
+    assert withdrawn.retired_at == T0 + 1 and withdrawn.published
+
