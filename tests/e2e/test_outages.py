@@ -339,3 +339,35 @@ def test_the_cli_revoking_on_the_embedded_sqlite_file_reaches_the_server_within_
     revoked_at = time.monotonic()
     _refused_everywhere([server], lambda s: _v1(s, key).status_code == 401, revoked_at,
                         within=1.0)
+
+
+def test_every_outage_answer_carries_retry_after(
+    start_server: StartServer, server_env: dict[str, str], pg_forwarder: Forwarder
+) -> None:
+    """With PostgreSQL stopped, logins, refreshes, admin calls and unknown keys all get
+    503 with Retry-After: problem+json on /v1 and /admin, RFC 6749 on /oauth."""
+    server = start_server(_through(server_env, pg_forwarder))
+    server.wait_ready()
+    admin = bootstrap(server)
+    create_user(server, "outage-answers@example.com")
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        tokens = login(client, "outage-answers@example.com")
+        pg_forwarder.stop()
+        answers = {
+            "login": client.post("/v1/login", json={"email": "outage-answers@example.com",
+                                                    "password": "correct horse battery staple"}),
+            "refresh": client.post("/v1/refresh",
+                                   json={"refresh_token": tokens["refresh_token"]}),
+            "admin": client.get("/admin/clients", headers={"X-API-Key": admin.admin_key}),
+            "oauth_refresh": client.post("/oauth/token", data={
+                "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}),
+            "unknown_key": client.post("/v1/token",
+                                       headers={"X-API-Key": keyformat.generate("ak_live")}),
+        }
+    for name, answer in answers.items():
+        assert answer.status_code == 503, (name, answer.text)
+        assert answer.headers["retry-after"] == "1", name
+    for name in ("login", "refresh", "admin"):
+        assert answers[name].headers["content-type"] == "application/problem+json", name
+    for name in ("oauth_refresh", "unknown_key"):
+        assert answers[name].json()["error"] == "temporarily_unavailable", name
