@@ -231,6 +231,11 @@ def test_revocations_reach_every_replica_within_a_second_without_redis(
         redis_forwarder.stop()
     else:
         redis_forwarder.freeze()
+    for replica in replicas:
+        not_ready = _readyz(replica)
+        assert not_ready.status_code == 503
+        assert not_ready.json()["checks"] == {**not_ready.json()["checks"], "redis": "down",
+                                              "database": "ok"}
 
     key_lags = []
     for _ in range(TRIALS):
