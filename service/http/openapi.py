@@ -148,7 +148,10 @@ SCHEMAS: dict[str, Schema] = {
             "type": "object", "required": ["kty", "kid"],
             "properties": {"kty": {"type": "string"}, "kid": {"type": "string"},
                            "use": {"type": "string"}, "alg": {"type": "string"},
-                           "n": {"type": "string"}, "e": {"type": "string"}},
+                           "n": {"type": "string"}, "e": {"type": "string"},
+                           # ES256 (EC P-256) and EdDSA (OKP Ed25519) keys, issue 16.
+                           "crv": {"type": "string"}, "x": {"type": "string"},
+                           "y": {"type": "string"}},
         }}},
     },
     "Metadata": {

@@ -10,7 +10,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PY="$REPO/.venv/bin/python"
-BENCH="${BENCH:-saturation cors jwks refresh login_jwks verifier}"
+BENCH="${BENCH:-saturation cors algorithms jwks refresh login_jwks verifier}"
 DURATION="${DURATION:-10}"
 OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
 
@@ -42,6 +42,12 @@ for name in $BENCH; do
           bash "$HERE/bench_exchange.sh" 2>>"$OUT/cors.err" | grep '^authd 1w')"
         echo "AUTHD_CORS_ORIGINS=$origins: $line"
       done | tee "$OUT/cors.txt" ;;
+    algorithms)
+      # Issue 16: one worker's exchange per server CPU-second for RS256, ES256, EdDSA,
+      # then the verifier's rate for each beside its raw verify rate.
+      section "Signing algorithms: exchange per server CPU-second, verifier per algorithm"
+      DURATION="$DURATION" bash "$HERE/bench_algorithms.sh" 2>"$OUT/algorithms.err" | tee "$OUT/algorithms.txt"
+      "$PY" "$REPO/verifier/bench/bench_algorithms.py" 2>>"$OUT/algorithms.err" | tee -a "$OUT/algorithms.txt" ;;
     jwks)
       section "JWKS on one worker vs the exchange"
       bash "$HERE/bench_jwks.sh" --duration "$DURATION" 2>"$OUT/jwks.err" | tee "$OUT/jwks.txt" ;;
