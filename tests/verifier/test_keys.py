@@ -8,9 +8,15 @@ import pytest
 from authd_verifier import VerificationKey
 from authd_verifier.testing import TokenMinter
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 HASHES = {"RS256": hashes.SHA256(), "RS384": hashes.SHA384(), "RS512": hashes.SHA512()}
+
+
+def rsa_private(minter: TokenMinter) -> rsa.RSAPrivateKey:
+    """The session minter's key, which is RSA (TokenMinter's default algorithm)."""
+    assert isinstance(minter.private_key, rsa.RSAPrivateKey)
+    return minter.private_key
 
 
 @pytest.mark.parametrize("alg", ["RS256", "RS384", "RS512"])
@@ -18,28 +24,28 @@ def test_rsa_check_accepts_what_cryptography_accepts(minter: TokenMinter, alg: s
     """A PKCS#1 v1.5 signature made by cryptography verifies, for each RS hash."""
     key = VerificationKey.from_jwk({**minter.jwk(), "alg": alg})
     message = os.urandom(300)
-    signature = minter.private_key.sign(message, padding.PKCS1v15(), HASHES[alg])
+    signature = rsa_private(minter).sign(message, padding.PKCS1v15(), HASHES[alg])
     assert key.checks[alg](message, signature)
 
 
 def test_rsa_check_refuses_another_message(minter: TokenMinter) -> None:
     """A signature does not verify a different message."""
     key = VerificationKey.from_jwk(minter.jwk())
-    signature = minter.private_key.sign(b"message", padding.PKCS1v15(), hashes.SHA256())
+    signature = rsa_private(minter).sign(b"message", padding.PKCS1v15(), hashes.SHA256())
     assert not key.checks["RS256"](b"messagf", signature)
 
 
 def test_rsa_check_refuses_a_signature_made_with_another_hash(minter: TokenMinter) -> None:
     """An RS384 signature is not accepted as RS256 (the DigestInfo differs)."""
     key = VerificationKey.from_jwk(minter.jwk())
-    signature = minter.private_key.sign(b"message", padding.PKCS1v15(), hashes.SHA384())
+    signature = rsa_private(minter).sign(b"message", padding.PKCS1v15(), hashes.SHA384())
     assert not key.checks["RS256"](b"message", signature)
 
 
 def test_rsa_check_refuses_a_short_signature(minter: TokenMinter) -> None:
     """A signature shorter than the modulus (leading zero byte dropped) is refused."""
     key = VerificationKey.from_jwk(minter.jwk())
-    signature = minter.private_key.sign(b"message", padding.PKCS1v15(), hashes.SHA256())
+    signature = rsa_private(minter).sign(b"message", padding.PKCS1v15(), hashes.SHA256())
     assert not key.checks["RS256"](b"message", signature[1:])
     assert not key.checks["RS256"](b"message", b"\x00" + signature)
 
@@ -48,7 +54,7 @@ def test_rsa_check_refuses_a_pss_signature(minter: TokenMinter) -> None:
     """A PSS signature is not a PKCS#1 v1.5 signature."""
     key = VerificationKey.from_jwk(minter.jwk())
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
-    signature = minter.private_key.sign(b"message", pss, hashes.SHA256())
+    signature = rsa_private(minter).sign(b"message", pss, hashes.SHA256())
     assert not key.checks["RS256"](b"message", signature)
 
 
