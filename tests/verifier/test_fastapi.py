@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from authd_verifier import Claims
+from authd_verifier import AsyncVerifier, Claims
 from authd_verifier.fastapi import BearerAuth
 from authd_verifier.testing import TokenMinter
 from fastapi import Depends, FastAPI
+
+from tests.support.servers import free_port
 
 from .conftest import ISSUER
 from .threaded_server import UvicornThread
@@ -169,3 +171,23 @@ def test_without_install_the_refusal_keeps_status_and_challenge(
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
     assert response.json() == {"detail": "the access token lacks a required scope"}
+
+
+def test_unreachable_keys_are_a_503_with_retry_after(module_minter: TokenMinter) -> None:
+    """When authd's keys cannot be fetched at all, the answer is 503 with Retry-After, not 401."""
+    dead = AsyncVerifier.for_issuer(f"http://127.0.0.1:{free_port()}", audience="orders")
+    auth = BearerAuth(dead)
+    app = FastAPI()
+    auth.install(app)
+    reader = auth.require_token(scopes=["orders:read"])
+
+    @app.get("/orders")
+    async def list_orders(claims: Annotated[Claims, Depends(reader)]) -> dict[str, str]:
+        return {"sub": claims.subject}
+
+    with UvicornThread(app) as server:
+        response = httpx.get(
+            f"{server.base_url}/orders", headers=bearer(module_minter.mint(scope="orders:read"))
+        )
+    assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+    assert response.json()["error"] == "temporarily_unavailable"
