@@ -47,6 +47,8 @@ _CARRIED = ("sid", "amr", "acr")
 # Deeper delegation chains are refused: the verifier library refuses them too.
 MAX_ACTOR_DEPTH = 8
 MIN_TTL = 1
+# A refused request's audience is the caller's input: audited, but bounded.
+MAX_AUDIT_AUDIENCE = 256
 
 
 class SubjectTokenVerifier(Protocol):
@@ -90,7 +92,8 @@ class TokenExchange:
         except AuthdError as refused:
             TOKEN_EXCHANGES.labels(refused.code).inc()
             self._audit.record("token.exchange", "failure", ip=request.ip,
-                               actor=request.caller.id, audience=request.audience,
+                               actor=request.caller.id,
+                               audience=(request.audience or "")[:MAX_AUDIT_AUDIENCE],
                                error=refused.code)
             raise
         TOKEN_EXCHANGES.labels("issued").inc()
