@@ -90,7 +90,6 @@ def metadata_document(
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic", "client_secret_post"
         ],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "scopes_supported": ["authd:admin", "authd:introspect"],
     }
     if dpop_algorithms:
