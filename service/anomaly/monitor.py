@@ -101,6 +101,8 @@ class KeyUseMonitor:
     async def _on_invalidate(self, message: str) -> None:
         self._epoch += 1
         self._views.pop(message, None)
+        # Loads in flight read the store before this change; later requests start anew.
+        self._loads.pop(message, None)
 
     async def _view(self, key_id: str, now: float) -> _KeyView:
         """The key's view, read at most ``ttl`` ago. A view used in the second half of

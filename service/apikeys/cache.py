@@ -76,7 +76,10 @@ class KeyCache:
             return None
         now = self._clock()
         if entry.fresh_until <= now:
-            if self._refresh is not None and now < entry.fresh_until + self._ttl:
+            # An entry already served stale (the store is down) never outlives its
+            # stale-if-error window this way.
+            if (self._refresh is not None and now < entry.fresh_until + self._ttl
+                    and (not entry.stale or now < entry.stale_until)):
                 # Past its TTL by less than another TTL: answer and have it re-read, rather
                 # than queue every request behind the store (a saturated loop makes each
                 # read slow, so a re-read asked for in time may still be on its way).

@@ -104,16 +104,8 @@ class Exchange:
             request.unverified_key, ip=request.ip, grant=request.grant,
             client_id=request.client_id,
         )
+        await self.admit(verified, ip=request.ip, grant=request.grant)
         key, client = verified.key, verified.client
-        if self.monitor is not None:
-            try:
-                await self.monitor.check(key.id, client.id, request.ip)
-            except InvalidClient as exc:
-                await self.refused(request.ip, request.grant, exc.code, "source_not_allowed")
-                raise
-        retry = await self._limiter.hit(API_KEY_LIMIT, key.id, key.rate or self._default_rate)
-        if retry is not None:
-            raise RateLimited(retry)
         scope = _narrow_scope(key.scopes & client.scopes, request.scope)
         audience = _audience(client.audiences, request.audience)
         if self._issuer is None:
@@ -134,6 +126,21 @@ class Exchange:
             str(issued.expires_at - issued.issued_at).encode(),
             b',"scope":"', scope.encode(), b'"}',
         ))
+
+    async def admit(self, verified: VerifiedKey, *, ip: str, grant: str) -> None:
+        """What every grant that issues a token on an API key's authority runs once the
+        key is authenticated (client_credentials, /v1/token, token exchange): the key's
+        allowed sources (the anomaly policy) and the key's own rate limit."""
+        key, client = verified.key, verified.client
+        if self.monitor is not None:
+            try:
+                await self.monitor.check(key.id, client.id, ip)
+            except InvalidClient as exc:
+                await self.refused(ip, grant, exc.code, "source_not_allowed")
+                raise
+        retry = await self._limiter.hit(API_KEY_LIMIT, key.id, key.rate or self._default_rate)
+        if retry is not None:
+            raise RateLimited(retry)
 
     async def authenticate(
         self, unverified_key: str, *, ip: str, grant: str, client_id: str | None = None

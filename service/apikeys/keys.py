@@ -413,7 +413,11 @@ class ApiKeyService:
             # A key created on some replica: nothing cached can be stale because of it.
             if ident and len(ident) <= 16 and all(c in "0123456789abcdef" for c in ident):
                 self.known.add(int(ident, 16))
-        elif kind == "key":
+            return
+        # A lookup already in flight read the store before this change: requests that
+        # arrive from now on must not join it (the epoch keeps it out of the cache).
+        self._lookups.clear()
+        if kind == "key":
             self.cache.drop_key(ident)
         elif kind == "client":
             self.cache.drop_client(ident)

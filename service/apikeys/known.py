@@ -41,6 +41,8 @@ class KnownKeys:
     def __init__(self, load: Callable[[], Awaitable[Iterable[bytes]]]) -> None:
         self._load = load
         self._prefixes: set[int] = set()
+        # Prefixes added while a reload's read is in flight: its snapshot may predate them.
+        self._added_during_reload: set[int] | None = None
         self._loop = Periodic("authd-known-keys", RELOAD_INTERVAL, self.reload)
 
     def __contains__(self, digest: bytes) -> bool:
@@ -51,15 +53,20 @@ class KnownKeys:
 
     def add(self, prefix: int) -> None:
         self._prefixes.add(prefix)
+        if self._added_during_reload is not None:
+            self._added_during_reload.add(prefix)
 
     async def reload(self) -> None:
+        self._added_during_reload = set()
         try:
             digests = await self._load()
         except StorageUnavailable as exc:
             # Keep what we had: over-budget addresses keep reaching the keys we know.
             log.warning("apikeys.known_reload_failed", error=str(exc))
             return
-        self._prefixes = {digest_prefix(bytes(d)) for d in digests}
+        finally:
+            added, self._added_during_reload = self._added_during_reload, None
+        self._prefixes = {digest_prefix(bytes(d)) for d in digests} | added
 
     async def start(self) -> None:
         await self.reload()

@@ -378,9 +378,12 @@ async def user_page(request: Request, error: str | None = None, status: int = 20
                   status, session)
 
 
-# Which user actions end or weaken a session (a fresh code), and their audit word.
+# Which user actions need a fresh code (they end or weaken a session, or raise a
+# privilege), and their audit word.
 _FRESH = {"disable": "disabling a user", "mfa-reset": "resetting MFA",
-          "revoke-sessions": "revoking every session", "revoke-admin": "taking the admin role"}
+          "revoke-sessions": "revoking every session", "revoke-admin": "taking the admin role",
+          # The most privilege-raising action: a hijacked session must not make operators.
+          "grant-admin": "granting the admin role"}
 
 
 async def user_action(request: Request) -> Response:

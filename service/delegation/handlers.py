@@ -23,6 +23,9 @@ async def token_exchange_grant(request: TokenRequest) -> bytes:
         # RFC 6749 §5.2: the challenge names the scheme the client used.
         exc.headers["WWW-Authenticate"] = 'Basic realm="authd"'
         raise
+    # The caller's key is held to its allowed sources and its rate limit here too, or
+    # a key refused client_credentials could still mint tokens by exchange.
+    await request.runtime.api_key_exchange.admit(verified, ip=request.ip, grant=GRANT_TYPE)
     if "actor_token" in form or "actor_token_type" in form:
         raise InvalidRequest("actor_token is not supported: the authenticated client is the actor")
     subject_token = form.get("subject_token")

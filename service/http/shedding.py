@@ -32,7 +32,9 @@ from service.errors import Overloaded
 from service.http.errors import error_response, is_oauth_path
 from service.observability.metrics import REQUESTS_SHED
 
-NEVER_SHED = frozenset({"/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"})
+# Verifiers find the JWKS through the metadata document (RFC 8414): both stay reachable.
+NEVER_SHED = frozenset({"/.well-known/jwks.json", "/.well-known/oauth-authorization-server",
+                        "/healthz", "/readyz", "/metrics"})
 
 
 def _prepared(path: str) -> tuple[Message, Message]:

@@ -71,9 +71,13 @@ async def _translated() -> AsyncIterator[None]:
             raise
         raise violation from None
     except sqlite3.OperationalError as exc:
-        if not _SCHEMA_MISSING.match(str(exc)):
-            raise
-        raise SchemaOutdated(str(exc)) from None
+        if _SCHEMA_MISSING.match(str(exc)):
+            raise SchemaOutdated(str(exc)) from None
+        if str(exc).startswith(("database is locked", "database is busy")):
+            # Another process (the CLI) held the write lock past the busy timeout: an
+            # outage to answer with 503 + Retry-After, not a crash.
+            raise StorageUnavailable("the SQLite database is locked by another process") from None
+        raise
 
 
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:

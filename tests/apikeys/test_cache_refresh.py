@@ -110,3 +110,17 @@ def test_without_a_refresh_owner_an_entry_stops_at_its_ttl() -> None:
     cache.put(DIGEST, _verified(), cache.epoch)
     clock.now += 5.1
     assert cache.get(DIGEST) is None
+
+
+def test_an_entry_served_stale_never_outlives_its_stale_window_by_refresh_ahead() -> None:
+    """Through an outage, an entry served stale stops at the end of its stale-if-error
+    window even though the refresh-ahead grace would have kept it another TTL."""
+    clock = Clock()
+    asked: list[bytes] = []
+    cache = KeyCache(5.0, stale_if_error=20.0, clock=clock, refresh=asked.append)
+    cache.put(DIGEST, _verified(), cache.epoch)
+    clock.now += 18.0  # past freshness, inside the stale window: the store is down
+    assert cache.get(DIGEST) is None
+    assert cache.serve_stale(DIGEST) is not None  # held until the window's end (t+20)
+    clock.now += 2.5  # past the stale window, inside fresh_until + ttl
+    assert cache.get(DIGEST) is None

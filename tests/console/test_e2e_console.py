@@ -207,6 +207,22 @@ def test_a_destructive_action_needs_a_fresh_code(console: ConsoleClient, admin: 
     assert any(e["subject"] == kid and e["actor"] == admin.user_id for e in events)
 
 
+def test_granting_the_admin_role_needs_a_fresh_code(console: ConsoleClient, admin: Enrolled,
+                                                   server: Server) -> None:
+    """Making another user an operator is refused without a fresh code (a hijacked
+    session must not make operators) and done with one."""
+    other = create_user(server, email("helper"))
+    console.sign_in(admin)
+    page = f"/console/users/{other['id']}"
+    refused = console.post_form(page, f"{page}/grant-admin")
+    assert refused.status_code == 403
+    operators = httpx.get(server.base_url + "/admin/operators", timeout=30,
+                          headers={"X-API-Key": admin_key(server)}).json()
+    assert other["id"] not in json.dumps(operators)
+    done = console.post_form(page, f"{page}/grant-admin", {"code": admin.next_code()})
+    assert done.status_code == 303, done.text
+
+
 def test_a_subject_revocation_ends_the_console_session(console: ConsoleClient,
                                                        admin: Enrolled,
                                                        server: Server) -> None:

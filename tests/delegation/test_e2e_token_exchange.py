@@ -238,3 +238,16 @@ async def test_an_expired_subject_token_is_invalid_grant(authd: Authd) -> None:
     await asyncio.sleep(30 + 30 + 2)  # the token's life plus authd's verification leeway
     response = exchange(authd, service_a(authd, "svc-b"), subject, audience="svc-b")
     refused_changes_nothing(authd, response, 400, "invalid_grant")
+
+
+def test_the_callers_key_rate_limit_holds_for_exchanges_too(authd: Authd) -> None:
+    """The caller's API key is held to its own rate limit by the exchange grant as by
+    client_credentials: past it, 429 with Retry-After and nothing issued."""
+    subject = upstream_token(authd)
+    client = authd.cli_json("clients", "create", f"svc-{time.time_ns()}", "--scope", SCOPES,
+                            "--exchange-audience", "svc-b")
+    key = authd.cli_json("apikeys", "create", "--client", client["id"], "--rate-limit", "2/h")
+    caller = (str(client["id"]), str(key["api_key"]))
+    answers = [exchange(authd, caller, subject, audience="svc-b") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429], [a.text for a in answers]
+    assert int(answers[2].headers["retry-after"]) >= 1

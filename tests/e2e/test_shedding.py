@@ -105,11 +105,15 @@ def test_a_shed_oauth_request_gets_an_rfc6749_error(
     assert response.json()["error"] == "temporarily_unavailable"
 
 
-@pytest.mark.parametrize("path", ["/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("path", [
+    "/.well-known/jwks.json", "/.well-known/oauth-authorization-server",
+    "/healthz", "/readyz", "/metrics",
+])
 def test_jwks_health_and_metrics_are_never_shed(
     full_server: tuple[Server, HeldRequest], path: str
 ) -> None:
-    """While the worker is full, the JWKS, liveness, readiness and metrics still answer 200."""
+    """While the worker is full, the JWKS, the metadata that points verifiers to it,
+    liveness, readiness and metrics still answer 200."""
     server, _ = full_server
     assert httpx.get(server.base_url + path).status_code == 200
 

@@ -81,7 +81,9 @@ def test_metadata_is_rfc8414(server: Server) -> None:
     assert doc["token_endpoint"] == f"{issuer}/oauth/token"
     assert doc["revocation_endpoint"] == f"{issuer}/oauth/revoke"
     assert doc["introspection_endpoint"] == f"{issuer}/oauth/introspect"
-    assert doc["grant_types_supported"] == ["client_credentials", "refresh_token"]
+    assert doc["grant_types_supported"] == [
+        "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"]
+    assert "token_endpoint_auth_signing_alg_values_supported" not in doc
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post"}
 

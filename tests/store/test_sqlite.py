@@ -52,3 +52,17 @@ async def test_the_file_and_its_folder_are_created(tmp_path: Path) -> None:
     db = await open_database(f"sqlite:///{path}")
     await db.close()
     assert path.is_file()
+
+
+@pytest.mark.parametrize("message", ["database is locked", "database is busy"])
+async def test_a_lock_held_past_the_busy_timeout_is_an_outage_not_a_crash(message: str) -> None:
+    """SQLite's 'locked'/'busy' after its busy timeout (another process held the write
+    lock) is StorageUnavailable, answered 503 + Retry-After, never a 500."""
+    import sqlite3
+
+    from service.store import StorageUnavailable
+    from service.store.sqlite import _translated
+
+    with pytest.raises(StorageUnavailable):
+        async with _translated():
+            raise sqlite3.OperationalError(message)
