@@ -24,13 +24,12 @@ connections are closed with code 1008 (policy violation) instead.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
 
+from .bearer import BearerChallenge, bearer_token
 from .dpop import refuse_bound_bearer
-from .errors import InsufficientScope, KeySetUnavailable, VerificationError
+from .errors import VerificationError
 from .verify import AsyncVerifier
 
 #: The ASGI scope key under which verified claims are stored.
@@ -41,17 +40,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-# RFC 6750 §2.1: "Bearer" 1*SP b64token, where b64token is the token68 alphabet.
-_BEARER: Final = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)")
-_QUOTED_SAFE: Final = re.compile(r"[\x20-\x7e]*")
-
-
-def _quoted(value: str) -> str:
-    if _QUOTED_SAFE.fullmatch(value) is None:
-        raise ValueError("WWW-Authenticate parameters must be printable ASCII")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
 
 class BearerAuthMiddleware:
     """Authenticate every HTTP and WebSocket request with an authd access token.
@@ -75,25 +63,16 @@ class BearerAuthMiddleware:
         self.require_scopes = frozenset(require_scopes)
         self.require_mfa = require_mfa
         self.exempt_paths = frozenset(exempt_paths)
-        self._realm = f"Bearer realm={_quoted(realm)}"
+        self._challenge = BearerChallenge(realm)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         authorizations = [value for name, value in scope["headers"] if name == b"authorization"]
-        if not authorizations:
-            await self._refuse(scope, send, 401, None, "authentication is required")
-            return
-        match = _BEARER.fullmatch(authorizations[0]) if len(authorizations) == 1 else None
-        if match is None:
-            await self._refuse(
-                scope, send, 400, "invalid_request", "expected one Authorization: Bearer header"
-            )
-            return
         try:
             claims = await self.verifier.verify(
-                match.group(1).decode("ascii"),
+                bearer_token(authorizations),
                 require_scopes=self.require_scopes,
                 require_mfa=self.require_mfa,
             )
@@ -101,51 +80,17 @@ class BearerAuthMiddleware:
             # accepts it with its proof).
             refuse_bound_bearer(claims.raw)
         except VerificationError as error:
-            await self._refuse_error(scope, send, error)
+            await self._refuse(scope, send, error)
             return
         scope[CLAIMS_SCOPE_KEY] = claims
         await self.app(scope, receive, send)
 
-    async def _refuse_error(self, scope: Scope, send: Send, error: VerificationError) -> None:
-        extra: list[str] = []
-        if isinstance(error, InsufficientScope):
-            status = 403
-            if error.required:
-                extra.append(f"scope={_quoted(' '.join(sorted(error.required)))}")
-        elif isinstance(error, KeySetUnavailable):
-            status = 503
-        else:
-            status = 401
-        await self._refuse(scope, send, status, error.error_code, str(error), extra)
-
-    async def _refuse(
-        self,
-        scope: Scope,
-        send: Send,
-        status: int,
-        error_code: str | None,
-        description: str,
-        extra: Iterable[str] = (),
-    ) -> None:
+    async def _refuse(self, scope: Scope, send: Send, error: VerificationError) -> None:
+        """RFC 6750 §3, through the one BearerChallenge the other integrations use."""
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": ""})
             return
-        challenge = [self._realm]
-        if error_code is not None:
-            challenge.append(f"error={_quoted(error_code)}")
-            challenge.append(f"error_description={_quoted(description)}")
-        challenge.extend(extra)
-        body = json.dumps(
-            {"error": error_code or "unauthorized", "error_description": description}
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-        ]
-        if status == 503:
-            headers.append((b"retry-after", b"5"))
-        else:
-            headers.append((b"www-authenticate", ", ".join(challenge).encode("ascii")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        refusal = self._challenge.refusal(error)
+        headers = [(name.encode("ascii"), value.encode("ascii")) for name, value in refusal.headers]
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+        await send({"type": "http.response.body", "body": refusal.body})
