@@ -21,6 +21,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
 
+from .bearer import quoted
 from .delegation import DelegationPolicy
 from .dpop import DPoPVerifier, InvalidDPoPProof, refuse_bound_bearer
 from .errors import InsufficientScope, KeySetUnavailable, VerificationError
@@ -37,13 +38,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # RFC 6750 §2.1 / RFC 9449 §7.1: scheme 1*SP token68, the scheme case-insensitive.
 _CREDENTIALS: Final = re.compile(rb"([Bb][Ee][Aa][Rr][Ee][Rr]|[Dd][Pp][Oo][Pp]) +"
                                  rb"([A-Za-z0-9\-._~+/]+=*)")
-_QUOTED_SAFE: Final = re.compile(r"[\x20-\x7e]*")
-
-
-def _quoted(value: str) -> str:
-    if _QUOTED_SAFE.fullmatch(value) is None:
-        raise ValueError("WWW-Authenticate parameters must be printable ASCII")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class _Malformed(VerificationError):
@@ -87,9 +81,9 @@ class DPoPAuthMiddleware:
         self.delegation = delegation
         self.public_url = public_url.rstrip("/") if public_url else None
         self.allow_bearer = allow_bearer
-        self._bearer = f"Bearer realm={_quoted(realm)}"
+        self._bearer = f"Bearer realm={quoted(realm)}"
         algs = " ".join(sorted(dpop.algorithms))
-        self._dpop = f"DPoP realm={_quoted(realm)}, algs={_quoted(algs)}"
+        self._dpop = f"DPoP realm={quoted(realm)}, algs={quoted(algs)}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt_paths:
@@ -152,15 +146,15 @@ class DPoPAuthMiddleware:
         if isinstance(error, InsufficientScope):
             status = 403
             if error.required:
-                extra.append(f"scope={_quoted(' '.join(sorted(error.required)))}")
+                extra.append(f"scope={quoted(' '.join(sorted(error.required)))}")
         elif isinstance(error, KeySetUnavailable):
             status = 503
         elif isinstance(error, _Malformed):
             status = 400
         else:
             status = 401
-        params = [] if not code else [f"error={_quoted(code)}",
-                                      f"error_description={_quoted(description)}"]
+        params = [] if not code else [f"error={quoted(code)}",
+                                      f"error_description={quoted(description)}"]
         params += extra
         if isinstance(error, InvalidDPoPProof):
             challenges = [", ".join([self._dpop, *params])]
