@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from service.config import Settings
 from service.http import health
 from service.http.cors import browser_cors
+from service.http.direct import direct_routes
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.hsts import strict_transport_security
 from service.http.listeners import split_listeners
@@ -23,8 +24,8 @@ from service.observability.logging import configure
 from service.runtime import open_runtime
 from service.workers import WORKER_INDEX_VARIABLE
 
-# Starlette tries routes in order; the hot paths (DESIGN §7) are matched first so a
-# token request does not pay a dozen regular-expression misses.
+# The hot paths (DESIGN §7) skip the router (service/http/direct.py); Starlette tries
+# routes in order, and they come first there too, for the methods not sent directly.
 HOT_PATHS = ("/oauth/token", "/v1/token", "/.well-known/jwks.json")
 
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
             # Inside the request context, so a preflight gets a request id and an
             # access line too; nothing at all when AUTHD_CORS_ORIGINS is unset.
             Middleware(browser_cors, routes=routes, origins=settings.cors_origins),
+            Middleware(direct_routes, routes=routes, paths=HOT_PATHS),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -20,9 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
 from service.http.errors import error_response
+from service.observability.logging import write_access_line
 from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, WORKER_REQUESTS
-
-log = structlog.get_logger("authd.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -99,13 +98,7 @@ class RequestContextMiddleware:
             series[0].inc()
             series[1].observe(elapsed)
             self._worker_requests.inc()
-            log.info(
-                "request",
-                method=method,
-                route=template,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            write_access_line(method, template, status, round(elapsed * 1000, 2))
             # The request id stays bound: a crash is logged (``request.crashed``) by
             # Starlette's outermost error middleware only after this block, and its
             # line must carry the id too. The next request starts by clearing.
@@ -122,6 +115,12 @@ class RequestContextMiddleware:
 UNMATCHED = "<unmatched>"
 # Top-level routes live as long as the app: their template is found once.
 _TOP_LEVEL: dict[int, str] = {}
+
+
+def remember_top_level(route: BaseRoute) -> None:
+    """Record ``route`` as top-level: its own ``path`` is its template (for routes
+    dispatched without the router, ``service/http/direct.py``)."""
+    _TOP_LEVEL[id(route)] = str(getattr(route, "path", UNMATCHED))
 
 
 def route_template(scope: Scope, path: str) -> str:

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from service.observability.logging import REDACTED, configure, redact, scrub
+from service.observability.logging import (
+    REDACTED,
+    configure,
+    redact,
+    scrub,
+    write_access_line,
+)
 
 API_KEY = "ak_live_" + "Ab3" * 10
 REFRESH = "rt_" + "Qx-_9" * 8 + "abc"
@@ -208,3 +214,38 @@ def test_stdlib_record_bookkeeping_is_left_alone() -> None:
     """structlog's ``_record`` must stay the LogRecord its formatter expects."""
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert redact(None, "info", {"_record": record, "event": "m"})["_record"] is record
+
+
+def test_the_access_line_is_what_the_processor_chain_would_write(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The access line is rendered in one step (it is written for every request): the
+    same members, values and redaction as structlog's chain writes for the same call,
+    bound context included, the timestamp aside (taken a moment apart)."""
+    configure("json", "info")
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        request_id="ak_live_" + "A" * 30, peer={"api_key": "x", "n": 1}, raw=b"\x00")
+    try:
+        write_access_line("POST", "/v1/token", 200, 0.28)
+        structlog.get_logger("authd.access").info(
+            "request", method="POST", route="/v1/token", status=200, duration_ms=0.28)
+    finally:
+        structlog.contextvars.clear_contextvars()
+    fast, chain = capsys.readouterr().err.splitlines()
+    fast_record, chain_record = json.loads(fast), json.loads(chain)
+    assert fast_record.pop("timestamp").endswith("Z")
+    chain_record.pop("timestamp")
+    assert fast_record == chain_record
+    assert list(fast_record) == list(chain_record)
+    assert fast_record["request_id"] == REDACTED
+    assert fast_record["peer"] == {"api_key": REDACTED, "n": 1}
+
+
+def test_the_access_line_follows_the_level(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Above info, no access line is written."""
+    configure("json", "warning")
+    write_access_line("GET", "/healthz", 200, 0.1)
+    assert capsys.readouterr().err == ""
