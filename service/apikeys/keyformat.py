@@ -67,7 +67,9 @@ class KeyShape:
 
 
 def digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("ascii")).digest()
+    """SHA-256 of the key. Any presented string has one (its cache lookup comes before
+    the shape check): a key is ASCII, whose UTF-8 is the same bytes."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
 def display(key: str, prefix: str) -> str:

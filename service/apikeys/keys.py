@@ -124,12 +124,14 @@ class ApiKeyService:
         """The key's record and client, or InvalidClient; storage only on a cache miss.
         With ``unknown_lookup`` False (the caller's address is over its budget) a key
         neither cached nor known to exist raises LookupDeclined instead of a lookup."""
-        if not self.shape.well_formed(unverified_key):
-            _MALFORMED.inc()
-            raise MalformedApiKey()
+        # The cache first: it holds only keys that verified, so a hit is well formed;
+        # the shape and checksum are checked before anything else is done for a miss.
         digest = keyformat.digest(unverified_key)
         verified = self.cache.get(digest)
         if verified is None:
+            if not self.shape.well_formed(unverified_key):
+                _MALFORMED.inc()
+                raise MalformedApiKey()
             if not unknown_lookup and digest not in self.known:
                 raise LookupDeclined()
             verified = await self._lookup(digest)
