@@ -9,6 +9,8 @@ same processors.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import re
@@ -148,6 +150,9 @@ def configure(log_format: str = "console", level: str = "info") -> None:
     )
     stream = sys.stderr
     global _access_line
+    if _access_line is not None:
+        _access_line.flush()
+        atexit.unregister(_access_line.flush)
     _access_line = (
         _JSONAccessLine(stream)
         if log_format == "json" and logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
@@ -202,10 +207,17 @@ def write_access_line(method: str, route: str, status: int, duration_ms: float) 
 
 
 class _JSONAccessLine:
+    """Access lines are written once per turn of the event loop, all the lines of the
+    requests answered in that turn in one write: a system call per line was a tenth of
+    the line's cost. A line is never held longer than the turn (or, outside an event
+    loop, at all), and what is pending at exit is written then."""
+
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._second = -1
         self._stamp = ""
+        self._pending: list[str] = []
+        atexit.register(self.flush)
 
     def _timestamp(self) -> str:
         """ISO 8601 UTC with microseconds, as structlog's ``TimeStamper(fmt="iso",
@@ -229,9 +241,20 @@ class _JSONAccessLine:
                 line += f", {_json_string(key)}: " + (
                     _json_string(value) if isinstance(value, str)
                     else json.dumps(value, default=repr))
-        self._stream.write(f'{line}, "level": "info", "logger": "{ACCESS_LOGGER}", '
-                           f'"timestamp": "{self._timestamp()}"}}\n')
-        self._stream.flush()
+        pending = self._pending
+        pending.append(f'{line}, "level": "info", "logger": "{ACCESS_LOGGER}", '
+                       f'"timestamp": "{self._timestamp()}"}}\n')
+        if len(pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop: nothing would write it later
+                self.flush()
+
+    def flush(self) -> None:
+        lines, self._pending = self._pending, []
+        if lines:
+            self._stream.write("".join(lines))
+            self._stream.flush()
 
 
 _ACCESS_MEMBERS = frozenset({"method", "route", "status", "duration_ms", "event", "level",
