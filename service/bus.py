@@ -30,7 +30,11 @@ Handler = Callable[[str], Awaitable[None]]
 
 
 class Bus(Protocol):
-    async def publish(self, topic: str, payload: str = "") -> None: ...
+    async def publish(self, topic: str, payload: str = "") -> bool:
+        """Deliver here and announce to every other process; False when no channel
+        that reaches them took the message (its change row failed and Redis did too),
+        so that a revocation can refuse to pass for propagated."""
+        ...
 
     def subscribe(self, topic: str, handler: Handler) -> None: ...
 
@@ -84,9 +88,11 @@ class LocalBus(_Dispatch):
     """In-process delivery; with a change store, changes made by another process on
     the same database (the CLI on the SQLite file) arrive through the cursor."""
 
-    async def publish(self, topic: str, payload: str = "") -> None:
-        await self._record(topic, payload)
+    async def publish(self, topic: str, payload: str = "") -> bool:
+        change_id = await self._record(topic, payload)
         await self._deliver(topic, payload)
+        # Without a change store there is no other process to reach.
+        return self._feed is None or change_id is not None
 
     async def start(self) -> None:
         await self._start_polling()
@@ -106,7 +112,7 @@ class RedisBus(_Dispatch):
         self._channel = f"{prefix}events"
         self._task: asyncio.Task[None] | None = None
 
-    async def publish(self, topic: str, payload: str = "") -> None:
+    async def publish(self, topic: str, payload: str = "") -> bool:
         change_id = await self._record(topic, payload)
         # This replica learns of its own change here, at once: recording claimed the
         # change id, so neither Redis's echo of the message nor the cursor brings it
@@ -116,8 +122,10 @@ class RedisBus(_Dispatch):
         try:
             await self._redis.publish(self._channel, message)
         except (RedisError, OSError):
-            # The others read the change from the database.
-            log.warning("bus.publish_failed", topic=topic)
+            # The others read the change from the database, if its row was written.
+            log.warning("bus.publish_failed", topic=topic, recorded=change_id is not None)
+            return change_id is not None
+        return True
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="authd-bus")

@@ -9,9 +9,18 @@ disabled or a signing-key set changed reaches every replica within a second whet
 Redis is up, stopped or frozen, and a message pub/sub lost is still delivered.
 
 Ids are drawn from a sequence when the insert runs, so on PostgreSQL a later id can
-commit before an earlier one. The cursor only advances over ids it has seen; a hole is
-waited for ``GAP_WAIT`` seconds (an insert still committing) and then passed (a rolled
-back insert leaves a hole forever).
+commit before an earlier one. The cursor only advances over ids it has read from the
+table; a hole (a missing id below one read) is waited for (an insert still committing)
+and passed only by a poll that succeeded and started at least ``GAP_WAIT`` seconds after
+the poll that first saw the hole (a rolled-back insert leaves a hole forever). Ids that
+Redis or this replica's own publish delivered are remembered only so as not to deliver
+them twice: they neither move the cursor nor start or end a hole's wait, and a failed
+poll proves nothing, so an outage of the table never lets the clock pass a hole.
+
+A replica starts ``START_MARGIN`` seconds before its own start instant, by the
+publishers' ``created_at`` stamps: a publisher whose clock runs behind ours would
+otherwise stamp a change made after our start as older and it would be skipped.
+Re-delivering a minute of invalidations at start-up only drops caches that are empty.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ log = structlog.get_logger("authd.changes")
 
 POLL_INTERVAL = 0.5
 GAP_WAIT = 5.0
+# Replicas' clocks must agree within this (NTP keeps them within milliseconds).
+START_MARGIN = 60.0
 BATCH = 500
 KEEP = 3600.0
 PURGE_EVERY = 60.0
@@ -85,7 +96,8 @@ class ChangeFeed:
 
     ``claim(id)`` is how the other paths (Redis pub/sub, this replica's own publish)
     say "delivered": it answers whether the change is new, so each change is handed
-    to the handlers once whichever path brings it first.
+    to the handlers once whichever path brings it first. Only ``poll`` reads the table,
+    so only ``poll`` moves the cursor.
     """
 
     def __init__(
@@ -97,18 +109,21 @@ class ChangeFeed:
         self._started_at = time.time() if started_at is None else started_at
         self._clock = clock
         self.position: int | None = None
-        self._seen: set[int] = set()
-        self._gap_since: float | None = None
+        # Ids above the cursor: handed to the handlers (by any path) ...
+        self._delivered: set[int] = set()
+        # ... read from the table by a poll ...
+        self._read: set[int] = set()
+        # ... and holes below the highest id read: when the poll that first saw each began.
+        self._holes: dict[int, float] = {}
         self._purged_at = clock()
 
     def claim(self, change_id: int) -> bool:
         """Record ``change_id`` as delivered; False when it already was."""
         if self.position is not None and change_id <= self.position:
             return False
-        if change_id in self._seen:
+        if change_id in self._delivered:
             return False
-        self._seen.add(change_id)
-        self._advance()
+        self._delivered.add(change_id)
         return True
 
     async def append(self, topic: str, payload: str) -> int | None:
@@ -124,44 +139,56 @@ class ChangeFeed:
         return change_id
 
     async def poll(self) -> int:
-        """Deliver the changes no other path brought; return how many."""
+        """Deliver the changes no other path brought; return how many.
+
+        Reads every row above the cursor, a page at a time, each page after the last
+        id of the one before: behind an open hole the cursor stays put, and re-reading
+        only its first page would never reach the rows past it. A poll that fails
+        part-way leaves the cursor and the holes' waits as they were.
+        """
         if self.position is None:
-            self.position = await self._store.start_position(self._started_at)
-            self._seen = {i for i in self._seen if i > self.position}
+            self.position = await self._store.start_position(self._started_at - START_MARGIN)
+            self._delivered = {i for i in self._delivered if i > self.position}
+        started = self._clock()
         delivered = 0
+        after = self.position
         while True:
-            before = self.position
-            batch = await self._store.since(self.position, BATCH)
+            batch = await self._store.since(after, BATCH)
             for change in batch:
+                self._read.add(change.id)
+                self._holes.pop(change.id, None)
                 if self.claim(change.id):
                     delivered += 1
                     CHANGE_FEED_DELIVERED.inc()
                     await self._deliver(change.topic, change.payload)
-            self._advance()
-            if len(batch) < BATCH or self.position == before:
+            if len(batch) < BATCH:
                 break
+            after = batch[-1].id
+        self._advance(started)
         await self._purge()
         return delivered
 
-    def _advance(self) -> None:
-        """Move the cursor over every contiguous id seen; pass a hole that stayed
-        open for GAP_WAIT seconds."""
+    def _advance(self, poll_started: float) -> None:
+        """Move the cursor over every contiguous id read, and over each hole that a
+        poll starting ``GAP_WAIT`` after the hole was first seen still found open."""
         if self.position is None:
             return
-        start = self.position
-        while self.position + 1 in self._seen:
-            self.position += 1
-            self._seen.discard(self.position)
-        if not self._seen:
-            self._gap_since = None
-            return
-        now = self._clock()
-        if self._gap_since is None or self.position != start:
-            self._gap_since = now
-        elif now - self._gap_since >= GAP_WAIT:
-            self.position = min(self._seen) - 1
-            self._gap_since = None
-            self._advance()
+        top = max(self._read, default=self.position)
+        for hole in range(self.position + 1, top):
+            if hole not in self._read:
+                self._holes.setdefault(hole, poll_started)
+        while True:
+            following = self.position + 1
+            seen_open_since = self._holes.get(following)
+            if following in self._read:
+                self._read.discard(following)
+            elif seen_open_since is not None and poll_started - seen_open_since >= GAP_WAIT:
+                del self._holes[following]
+                log.info("changes.hole_passed", id=following)
+            else:
+                break
+            self.position = following
+            self._delivered.discard(following)
 
     async def _purge(self) -> None:
         if self._clock() - self._purged_at < PURGE_EVERY:

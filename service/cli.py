@@ -225,6 +225,7 @@ def _config_check(settings: Settings, args: argparse.Namespace) -> dict[str, Any
 
     if not settings.embedded or settings.kek is not None or settings.kek_file is not None:
         load_kek(settings)
+    settings.check_workers(settings.workers)
     return {
         "status": "ok",
         "database": "postgresql" if settings.database_url and
@@ -280,7 +281,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    settings.check_workers(workers)
     load_kek(settings)  # fail before forking when the KEK is unusable
+    balanced = workers > 1 and balanced_listeners_supported()
+    if balanced:
+        # Each worker binds its own SO_REUSEPORT listener (service/workers.py).
+        try:
+            check_port_free(host, port)
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    if workers > 1 and settings.redis_url is None:
+        structlog.get_logger("authd.workers").warning(
+            "workers.per_process_limits", workers=workers,
+            detail=f"AUTHD_PER_PROCESS_LIMITS=true without AUTHD_REDIS_URL: every "
+            f"failed-attempt budget and rate limit is granted {workers} times, once per "
+            "worker")
     # The app (in this process or a spawned worker) reads its settings from the
     # environment again: flags must land there, or the default issuer (built from
     # host and port) would name AUTHD_PORT's port rather than the one served.
@@ -321,12 +336,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         **ssl,
     )
     try:
-        if workers > 1 and balanced_listeners_supported():
-            # Each worker binds its own SO_REUSEPORT listener (service/workers.py).
-            try:
-                check_port_free(host, port)
-            except OSError as exc:
-                raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        if balanced:
             run_balanced(uvicorn.Config("service.app:create_app_from_env", **options))
         elif settings.admin_listen is not None:
             # A second socket for /admin and /console (service/http/listeners.py).

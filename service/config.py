@@ -267,6 +267,9 @@ class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 1
+    # AUTHD_PER_PROCESS_LIMITS: several workers without Redis, accepted knowingly
+    # (see check_workers).
+    per_process_limits: bool = False
     access_token_ttl: float = 900.0
     api_key_token_ttl: float = 900.0
     refresh_token_ttl: float = 30 * 86400.0
@@ -368,6 +371,7 @@ class Settings:
         read("AUTHD_HOST", "host", str.strip)
         read("AUTHD_PORT", "port", _int_between(1, 65535))
         read("AUTHD_WORKERS", "workers", _int_between(1, 64))
+        read("AUTHD_PER_PROCESS_LIMITS", "per_process_limits", _bool)
         read("AUTHD_ISSUER", "issuer", _issuer)
         read("AUTHD_DEFAULT_AUDIENCE", "default_audience", _audience)
         read("AUTHD_KEK", "kek", Secret)
@@ -446,6 +450,25 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         settings._check_combinations()
         return settings
+
+    def check_workers(self, workers: int) -> None:
+        """Refuse to serve with several worker processes and no Redis.
+
+        Failed-attempt budgets and rate limits live in Redis when it is configured,
+        else in each process's memory: N workers would then grant every address N
+        times its password- and API-key-guessing budget, and every key N times its
+        rate limit, with nothing to show it. Checked by ``authd serve`` (and ``config
+        check``) only, so that the CLI's other commands keep working in the same
+        environment. ``AUTHD_PER_PROCESS_LIMITS=true`` accepts the multiplication
+        (a benchmark, a test of something else); serving then warns at start-up."""
+        if workers > 1 and self.redis_url is None and not self.per_process_limits:
+            raise ConfigError(
+                "AUTHD_REDIS_URL",
+                f"{workers} workers (--workers / AUTHD_WORKERS) without Redis would each keep "
+                f"their own failed-attempt budgets and rate limits, {workers} times each "
+                "budget: set AUTHD_REDIS_URL, serve one worker, or set "
+                "AUTHD_PER_PROCESS_LIMITS=true to accept per-process limits",
+            )
 
     def _check_combinations(self) -> None:
         if self.kek is not None and self.kek_file is not None:

@@ -29,7 +29,7 @@ from tests.support.servers import Server, free_port, new_kek
 
 TABLES = (
     "audit_events", "revocations", "refresh_tokens", "refresh_families", "users",
-    "api_keys", "clients", "signing_keys", "signing_target",
+    "api_keys", "clients", "signing_keys", "signing_target", "changes",
 )
 
 

@@ -127,6 +127,47 @@ def test_serve_with_an_unusable_kek_file_exits_naming_it(tmp_path: Path) -> None
     assert "AUTHD_KEK_FILE" in line
 
 
+@pytest.mark.parametrize(("flags", "env"), [
+    (["--workers", "2"], {}),
+    ([], {"AUTHD_WORKERS": "2"}),
+], ids=["flag", "environment"])
+def test_serve_refuses_several_workers_without_redis(
+    tmp_path: Path, flags: list[str], env: dict[str, str]
+) -> None:
+    """Two workers without AUTHD_REDIS_URL would double every failed-attempt budget:
+    serve exits before listening, naming AUTHD_REDIS_URL and the worker setting."""
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", str(port), *flags],
+        env=base_env({**embedded(tmp_path), **env}),
+        capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+    )
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert "AUTHD_REDIS_URL" in line and "--workers" in line and "AUTHD_WORKERS" in line
+    assert "AUTHD_PER_PROCESS_LIMITS" in line
+    assert "Traceback" not in result.stderr
+
+
+def test_config_check_refuses_several_workers_without_redis(tmp_path: Path) -> None:
+    """``config check`` applies the same rule to AUTHD_WORKERS, as one JSON error."""
+    result = run_cli(["--json", "config", "check"],
+                     {**embedded(tmp_path), "AUTHD_WORKERS": "3"}, check=False)
+    assert result.returncode != 0
+    answer = one_json_object(result.stdout)
+    assert answer["error"] == "configuration_error"
+    assert "AUTHD_REDIS_URL" in str(answer["message"])
+
+
+def test_config_check_accepts_several_workers_with_per_process_limits(tmp_path: Path) -> None:
+    """AUTHD_PER_PROCESS_LIMITS=true is the explicit acceptance of per-process limits."""
+    result = run_cli(["--json", "config", "check"],
+                     {**embedded(tmp_path), "AUTHD_WORKERS": "3",
+                      "AUTHD_PER_PROCESS_LIMITS": "true"})
+    assert result.returncode == 0
+    assert one_json_object(result.stdout)["status"] == "ok"
+
+
 def test_python_dash_m_service_is_the_same_cli() -> None:
     """``python -m service --help`` lists the core commands."""
     result = subprocess.run([sys.executable, "-m", "service", "--help"], capture_output=True,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from service.errors import Conflict, InvalidClient, InvalidRequest, NotFound
+from service.errors import (
+    Conflict,
+    InvalidClient,
+    InvalidRequest,
+    NotFound,
+    TemporarilyUnavailable,
+)
 
 
 class MalformedApiKey(InvalidClient):
@@ -52,3 +58,18 @@ class ClientExists(Conflict):
 
 class InvalidClientSpec(InvalidRequest):
     """An operator's request to create or change a client or key is malformed."""
+
+
+class RevocationNotAnnounced(TemporarilyUnavailable):
+    """A key revocation or client disablement is committed, but neither channel to the
+    other replicas took it (the change-cursor row could not be written and Redis
+    refused the message): they would keep serving the key from their caches. The
+    caller hears 503 and retries; the retry finds the row already revoked and
+    announces it again (DESIGN §2: a revoked key stops on every replica within 1 s)."""
+
+    def __init__(
+        self,
+        description: str = "recorded, but other replicas could not be told yet; retry",
+        **kw: str,
+    ) -> None:
+        super().__init__(description, **kw)

@@ -26,6 +26,7 @@ from service.apikeys.errors import (
     InvalidClientSpec,
     LookupDeclined,
     MalformedApiKey,
+    RevocationNotAnnounced,
     RevokedApiKey,
     UnknownApiKey,
 )
@@ -247,10 +248,14 @@ class ApiKeyService:
         return await self.store.clients()
 
     async def disable_client(self, client_id: str, *, actor: str) -> Client:
+        """Disable a client (its keys stop on every replica within a second); raises
+        RevocationNotAnnounced (503) as ``revoke_key`` does."""
         await self.client(client_id)
         await self.store.set_client_status(client_id, DISABLED, time.time())
-        await self.bus.publish(TOPIC, "client:" + client_id)
+        announced = await self.bus.publish(TOPIC, "client:" + client_id)
         await self.audit.write("client.disable", actor=actor, subject=client_id)
+        if not announced:
+            raise RevocationNotAnnounced()
         return await self.client(client_id)
 
     async def set_token_policy(
@@ -349,12 +354,17 @@ class ApiKeyService:
         return await self.store.keys(client_id)
 
     async def revoke_key(self, key_id: str, *, actor: str) -> ApiKey:
-        """Revoke (never delete) a key; every replica refuses it within a second."""
+        """Revoke (never delete) a key; every replica refuses it within a second.
+
+        Raises RevocationNotAnnounced (503) when the revocation is committed but no
+        channel reached the other replicas; revoking again announces it again."""
         await self.key(key_id)
         changed = await self.store.revoke_key(key_id, time.time())
-        await self.bus.publish(TOPIC, "key:" + key_id)
+        announced = await self.bus.publish(TOPIC, "key:" + key_id)
         if changed:
             await self.audit.write("apikey.revoke", actor=actor, subject=key_id)
+        if not announced:
+            raise RevocationNotAnnounced()
         return await self.key(key_id)
 
     async def rotate_key(

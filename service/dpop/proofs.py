@@ -7,7 +7,11 @@ verifier library's (``authd_verifier.dpop``), the same code resource servers run
 this adds the shared replay cache and the server nonces.
 
 ``htu`` is compared with the issuer URL plus the endpoint's path: the URL clients
-are told about (RFC 8414 metadata), whatever proxy stands in front.
+are told about (RFC 8414 metadata), whatever proxy stands in front. At authd's own
+resource endpoints the admin listener's configured address (AUTHD_ADMIN_LISTEN) is
+accepted as well. Never a URL built from the request's ``Host`` header: the client
+chooses that, so a proof made for another server (its ``htu``) could be replayed here
+with a forged ``Host``.
 """
 
 from __future__ import annotations
@@ -40,8 +44,12 @@ class DPoPService:
         max_age: int,
         replay: ProofReplayCache,
         nonces: NonceSource | None,
+        admin_origin: str | None = None,
     ) -> None:
+        """``admin_origin``: ``scheme://host:port`` of the AUTHD_ADMIN_LISTEN listener,
+        from configuration, when there is one."""
         self._issuer = issuer.rstrip("/")
+        self._admin_origin = None if admin_origin is None else admin_origin.rstrip("/")
         self._checker = ProofChecker(algorithms=algorithms, max_age=max_age)
         self._replay = replay
         self._nonces = nonces
@@ -71,13 +79,12 @@ class DPoPService:
 
     async def check_presentation(
         self, claims: Mapping[str, Any], access_token: str, scheme: str,
-        unverified_proofs: list[str], *, method: str, path: str, own_url: str | None = None,
+        unverified_proofs: list[str], *, method: str, path: str,
     ) -> None:
         """RFC 9449 §7 at authd's own resource endpoints: a token sent as ``DPoP``
         needs one proof by its bound key for this request (with ``ath``); a bound
         token sent as ``Bearer`` is refused. ``htu`` is the issuer URL + path, or the
-        URL the request itself arrived at (``own_url``: the admin listener of
-        AUTHD_ADMIN_LISTEN has its own origin)."""
+        configured admin listener's origin + path (it has an origin of its own)."""
         try:
             jkt = bound_thumbprint(claims)
         except DPoPBindingMismatch as refused:
@@ -96,12 +103,13 @@ class DPoPService:
             proof = self._checker.check(unverified_proofs[0], method=method, url=url,
                                         access_token=access_token)
         except ProofRefused as refused:
+            admin_url = None if self._admin_origin is None else self._admin_origin + path
             try:
-                if own_url is None or normalize_htu(own_url) == normalize_htu(url):
+                if admin_url is None or normalize_htu(admin_url) == normalize_htu(url):
                     raise
-                proof = self._checker.check(unverified_proofs[0], method=method, url=own_url,
-                                            access_token=access_token)
-                url = own_url
+                proof = self._checker.check(unverified_proofs[0], method=method,
+                                            url=admin_url, access_token=access_token)
+                url = admin_url
             except ProofRefused:
                 DPOP_PROOFS.labels("invalid").inc()
                 raise InvalidDPoPPresentation(str(refused), algorithms) from None

@@ -9,6 +9,7 @@ from service.dpop.proofs import DPoPService
 from service.dpop.replay import ProofReplayCache
 
 if TYPE_CHECKING:
+    from service.config import Settings
     from service.runtime import Runtime
 
 
@@ -19,4 +20,15 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
         max_age=int(settings.dpop_proof_max_age),
         replay=ProofReplayCache(runtime.redis, settings.redis_prefix),
         nonces=NonceSource(runtime.kek) if settings.dpop_nonce else None,
+        admin_origin=admin_origin(settings),
     )
+
+
+def admin_origin(settings: Settings) -> str | None:
+    """The AUTHD_ADMIN_LISTEN listener's origin as configured (TLS when the server
+    has a certificate), or None without one."""
+    if settings.admin_listen is None:
+        return None
+    host, port = settings.admin_listen
+    scheme = "https" if settings.tls_cert_file is not None else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"

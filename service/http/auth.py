@@ -87,7 +87,6 @@ async def verified_claims(runtime: Runtime, unverified_token: str,
     await runtime.dpop.check_presentation(
         claims, unverified_token, scheme, request.headers.getlist("dpop"),
         method=request.method, path=request.url.path,
-        own_url=str(request.url.replace(query="", fragment="")),
     )
     return claims
 

@@ -201,15 +201,18 @@ class KeyRotation:
             target = self._alg
         return target
 
-    async def _insert(
-        self, store: SigningKeyStore, key: GeneratedKey, state: str, now: float
-    ) -> None:
+    async def _insert(self, store: SigningKeyStore, key: GeneratedKey, state: str) -> None:
+        """Store a new key stamped with the clock at its insert, not the instant the
+        work was planned: the wait for the lock and the key's generation come between,
+        and a next key's publication delay (``promotable_at``) must run from when
+        replicas can first see it, or it could sign before verifiers cached it."""
+        sealed = await asyncio.to_thread(seal_private, self._kek, key.kid, key.private_key)
+        inserted_at = self._clock()
         record = SigningKeyRecord(
             kid=key.kid, alg=key.alg, state="active" if state == "active" else "next",
-            public_jwk=key.public_jwk_text, created_at=now,
-            activated_at=now if state == "active" else None,
+            public_jwk=key.public_jwk_text, created_at=inserted_at,
+            activated_at=inserted_at if state == "active" else None,
         )
-        sealed = await asyncio.to_thread(seal_private, self._kek, key.kid, key.private_key)
         await store.insert(record, sealed)
 
     async def _check_kek(self, store: SigningKeyStore, keys: Sequence[SigningKeyRecord]) -> None:
@@ -253,12 +256,12 @@ class KeyRotation:
             active_kid = active.kid if active else None
         if todo.create_active:
             created = await self._spare(pool, alg)
-            await self._insert(store, created, "active", now)
+            await self._insert(store, created, "active")
             active_kid = created.kid
         next_kid = next_key.kid if next_key else None
         if todo.create_next or next_key is None:
             created = await self._spare(pool, alg)
-            await self._insert(store, created, "next", now)
+            await self._insert(store, created, "next")
             next_kid = created.kid
         for kid in todo.erase:
             await store.erase(kid, now)

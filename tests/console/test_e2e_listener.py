@@ -8,6 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from tests.apikeys.support import bootstrap
+from tests.support.dpop import DPoPKey
 from tests.support.servers import Server, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -71,3 +73,27 @@ def test_every_worker_serves_the_admin_listener(
                 for _ in range(10)}
     assert statuses == {401}
     assert httpx.get(server.base_url + "/admin/keys").status_code == 404
+
+
+def test_a_dpop_proof_for_the_admin_listener_is_accepted_there_and_a_forged_host_is_not(
+        split: tuple[Server, str]) -> None:
+    """At the admin port, htu may name the configured AUTHD_ADMIN_LISTEN address; a
+    proof naming whatever the Host header claims is refused."""
+    server, admin = split
+    server.wait_ready()
+    admin_key = bootstrap(server).admin_key
+    key = DPoPKey()
+    token = httpx.post(server.base_url + "/v1/token", headers={
+        "X-API-Key": admin_key,
+        "DPoP": key.proof("POST", server.base_url + "/v1/token")}).json()["access_token"]
+
+    def clients(url: str, host: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"DPoP {token}",
+                   "DPoP": key.proof("GET", url, access_token=token)}
+        if host is not None:
+            headers["Host"] = host
+        return httpx.get(admin + "/admin/clients", headers=headers)
+
+    assert clients(admin + "/admin/clients").status_code == 200
+    forged = clients("http://admin.example/admin/clients", host="admin.example")
+    assert forged.status_code == 401

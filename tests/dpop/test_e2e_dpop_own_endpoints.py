@@ -82,3 +82,18 @@ def test_introspection_by_a_bound_token_needs_its_proof(authd: Authd) -> None:
                               headers=with_proof(authd, key, token, "POST", "/oauth/introspect"))
     assert as_dpop.status_code == 200, as_dpop.text
     assert as_dpop.json()["active"] is True and as_dpop.json()["token_type"] == "DPoP"
+
+
+def test_a_proof_for_the_url_of_a_forged_host_is_refused(authd: Authd) -> None:
+    """htu is checked against the configured issuer, never a URL built from the Host
+    header: a proof made for another server, sent with that server's name as Host,
+    is 401 invalid_dpop_proof."""
+    key = DPoPKey()
+    token = bound_login(authd, key)["access_token"]
+    elsewhere = "http://resource.example/v1/mfa"
+    response = authd.http.get("/v1/mfa", headers={
+        "Host": "resource.example",
+        "Authorization": f"DPoP {token}",
+        "DPoP": key.proof("GET", elsewhere, access_token=token)})
+    assert response.status_code == 401
+    assert 'error="invalid_dpop_proof"' in response.headers["www-authenticate"]

@@ -63,7 +63,9 @@ def test_every_log_line_is_json(
 ) -> None:
     """With AUTHD_LOG_FORMAT=json, uvicorn's lines and ours are all JSON objects,
     from the supervisor and from every worker."""
-    server = start_server({**embedded_env, "AUTHD_LOG_FORMAT": "json"}, workers=workers)
+    # Per-process limits accepted with 2 workers: this test is about the log lines.
+    server = start_server({**embedded_env, "AUTHD_LOG_FORMAT": "json",
+                           "AUTHD_PER_PROCESS_LIMITS": "true"}, workers=workers)
     httpx.get(server.base_url + "/nowhere")
     server.stop()
     lines = [line for line in server.logs().splitlines() if line.strip()]

@@ -78,7 +78,8 @@ def test_two_workers_sum_their_counts(
 
     Whichever worker answers /metrics, the count must reach N: a per-process
     registry would show only its own share and never catch up."""
-    server = start_server(embedded_env, workers=2)
+    # Per-process limits accepted: this test is about the metrics, not the budgets.
+    server = start_server({**embedded_env, "AUTHD_PER_PROCESS_LIMITS": "true"}, workers=2)
     before = requests_total(server, "/healthz")
     for _ in range(60):
         # A fresh connection each time, so that both workers take some.

@@ -148,8 +148,21 @@ def test_a_taken_port_stops_start_up_with_one_line(embedded_env: dict[str, str])
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = run_cli(["serve", "--port", str(port), "--workers", "2"], embedded_env,
-                         check=False)
+        result = run_cli(["serve", "--port", str(port), "--workers", "2"],
+                         {**embedded_env, "AUTHD_PER_PROCESS_LIMITS": "true"}, check=False)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         f"authd: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def test_workers_without_redis_serve_only_when_per_process_limits_are_accepted(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """With AUTHD_PER_PROCESS_LIMITS=true two workers serve without Redis, and start-up
+    says loudly that every budget is granted once per worker."""
+    env = {"AUTHD_DATA_DIR": str(tmp_path / "data"), "AUTHD_KEYS_DIR": str(tmp_path / "keys"),
+           "AUTHD_PER_PROCESS_LIMITS": "true"}
+    server = start_server(env, workers=2)
+    server.wait_ready()
+    assert httpx.get(server.base_url + "/healthz").status_code == 200
+    assert "workers.per_process_limits" in server.logs()

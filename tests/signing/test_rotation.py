@@ -268,3 +268,28 @@ async def test_rotate_without_a_next_key_publishes_one_and_names_its_time(
     assert refused.value.ready_at == signing.clock.now + READY
     signing.clock.now = refused.value.ready_at
     assert (await signing.rotation.rotate(trigger="cli")).active == refused.value.kid
+
+
+async def test_a_new_next_key_is_stamped_when_inserted_not_when_the_rotation_began(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A next key's publication delay runs from its insert, when replicas can first see
+    it: the time its generation (or the wait for the lock) took does not count."""
+    signing = build(database)
+    await signing.rotation.ensure_keys()
+    signing.clock.now += READY
+    began = signing.clock.now
+    original = signing.rotation._generate
+
+    async def slow(alg: str) -> GeneratedKey:
+        key = await original(alg)
+        signing.clock.now += 40
+        return key
+
+    monkeypatch.setattr(signing.rotation, "_generate", slow)
+    change = await signing.rotation.rotate(trigger="cli")
+    assert change.next is not None
+    record = await signing.store.get(change.next)
+    assert record is not None
+    assert record.created_at == began + 40
+    assert signing.rotation.policy.promotable_at(record) == began + 40 + READY
