@@ -184,7 +184,29 @@ class Exchange:
 
 
 def _narrow_scope(granted: frozenset[str], requested: str | None) -> str:
-    """RFC 6749 §3.3: no scope asks for everything the key holds; more is refused."""
+    """RFC 6749 §3.3: no scope asks for everything the key holds; more is refused.
+
+    A client asks for the same scope with the same key on every request, so the
+    answers are remembered (bounded in number and length; refusals are recomputed,
+    they are rare)."""
+    known = _NARROWED.get((granted, requested))
+    if known is not None:
+        return known
+    narrowed = _narrowed(granted, requested)
+    if requested is not None and len(requested) > _NARROWED_LENGTH:
+        return narrowed
+    if len(_NARROWED) >= _NARROWED_MAX:
+        _NARROWED.clear()
+    _NARROWED[(granted, requested)] = narrowed
+    return narrowed
+
+
+_NARROWED: dict[tuple[frozenset[str], str | None], str] = {}
+_NARROWED_MAX = 4096
+_NARROWED_LENGTH = 256
+
+
+def _narrowed(granted: frozenset[str], requested: str | None) -> str:
     if requested is None or not requested.strip():
         return " ".join(sorted(granted))
     tokens = requested.split(" ")

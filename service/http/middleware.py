@@ -59,7 +59,7 @@ class RequestContextMiddleware:
         # The labelled series by (route template, method, status): ``labels()`` costs a
         # lock and a few dict operations per call, twice a request on the hot path.
         # Bounded: templates and statuses are, and httptools knows a fixed set of methods.
-        self._series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,7 +67,8 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         path = scope["path"]
-        request_id = _incoming_request_id(scope) or _request_ids.new()
+        incoming_id, declared = _read_headers(scope)
+        request_id = incoming_id or _request_ids.new()
         scope.setdefault("state", {})["request_id"] = request_id
         header_id = request_id.encode()
         status = 500
@@ -84,6 +85,9 @@ class RequestContextMiddleware:
 
         received = 0
 
+        # With a declared length the server reads exactly that many bytes as the
+        # body (more would be the next request), so only a body without one (chunked)
+        # is counted as it arrives.
         async def receive_limited() -> Message:
             nonlocal received
             message = await receive()
@@ -98,11 +102,12 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            if _declared_length(scope) > self.max_body_bytes:
+            if declared is not None and declared > self.max_body_bytes:
                 await self._too_large(scope, send_wrapper)
             else:
                 try:
-                    await self.app(scope, receive_limited, send_wrapper)
+                    await self.app(scope, receive if declared is not None else
+                                   receive_limited, send_wrapper)
                 except _BodyTooLarge:
                     if response_started:
                         raise
@@ -111,11 +116,11 @@ class RequestContextMiddleware:
             template = route_template(scope, path)
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            labels = (template, method, str(status))
-            series = self._series.get(labels)
+            series = self._series.get((template, method, status))
             if series is None:
+                labels = (template, method, str(status))
                 series = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
-                self._series[labels] = series
+                self._series[(template, method, status)] = series
             series[0].inc()
             series[1].observe(elapsed)
             self._worker_requests.inc()
@@ -191,19 +196,18 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
+    """The incoming request id (when well formed) and the declared body length (None
+    when absent or not a number), in one pass over the headers."""
+    request_id: str | None = None
+    declared: int | None = None
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _REQUEST_ID.match(text) else None
-    return None
-
-
-def _declared_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
+            request_id = text if _REQUEST_ID.match(text) else None
+        elif name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return 0
-    return 0
+                declared = None
+    return request_id, declared

@@ -8,6 +8,7 @@ never a silent misparse.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
@@ -37,15 +38,30 @@ def parse_form(body: bytes) -> dict[str, str]:
             if not equals:
                 raise ValueError(field)
             if "%" in name or "+" in name:
-                name = unquote(name.replace("+", " "), errors="strict")
+                name = _decode(name)
             if "%" in value or "+" in value:
-                value = unquote(value.replace("+", " "), errors="strict")
+                value = (_decode_remembered(value) if name in _PLAIN_FIELDS
+                         and len(value) <= _REMEMBERED_LENGTH else _decode(value))
             if name in form:
                 raise InvalidRequest(f"parameter {name} appears more than once")
             form[name] = value
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the form body is not valid UTF-8 url-encoding") from None
     return form
+
+
+def _decode(text: str) -> str:
+    return unquote(text.replace("+", " "), errors="strict")
+
+
+# Fields that never carry a secret and repeat from request to request (a client asks
+# for the same scope every time): their decoded values are remembered, bounded.
+# Credentials (client_secret, password, tokens, codes) are never kept.
+_PLAIN_FIELDS = frozenset({"grant_type", "scope", "audience", "resource", "token_type_hint",
+                           "requested_token_type", "subject_token_type",
+                           "actor_token_type"})
+_REMEMBERED_LENGTH = 256
+_decode_remembered = lru_cache(maxsize=1024)(_decode)
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:

@@ -231,9 +231,11 @@ class _JSONAccessLine:
 
     def write(self, method: str, route: str, status: int, duration_ms: float) -> None:
         # What JSONRenderer prints for the same members in the same order:
-        # ``json.dumps`` of each value, ", " and ": " between them.
-        line = (f'{{"method": {_json_string(scrub(method))}, "route": '
-                f'{_json_string(scrub(route))}, "status": {int(status)}, '
+        # ``json.dumps`` of each value, ", " and ": " between them. The method (one
+        # of the HTTP parser's fixed set) and the route (a template of our own routes)
+        # need no scrubbing; the bound context does.
+        line = (f'{{"method": {_json_string(method)}, "route": '
+                f'{_json_string(route)}, "status": {int(status)}, '
                 f'"duration_ms": {float(duration_ms)!r}, "event": "request"')
         for key, value in structlog.contextvars.get_contextvars().items():
             if key not in _ACCESS_MEMBERS:

@@ -151,3 +151,34 @@ async def test_no_active_key_means_503(database: Database) -> None:
         await built.issuer.issue(subject="s", audience="a", scope="", client_id="c", ttl=60)
     assert caught.value.status == 503
     await built.issuer.close()
+
+
+def test_token_ids_are_version_4_uuids_and_distinct() -> None:
+    """jti comes from a buffer of CSPRNG bytes: still UUIDv4 text, never repeated."""
+    import uuid
+
+    from service.signing.issuer import _uuid4
+
+    ids = [_uuid4() for _ in range(2000)]  # several refills of the buffer
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_forked_process_does_not_repeat_the_parents_token_ids() -> None:
+    """The buffer is dropped in a forked child: a child and its parent draw different ids."""
+    import os
+
+    from service.signing.issuer import _uuid4
+
+    _uuid4()  # the buffer holds unread ids now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, _uuid4().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert child != _uuid4()
