@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from service.app import create_app
 from service.config import ConfigError, Settings
 from service.observability.request_spans import RequestSpans
 from service.observability.tracing import TracingConfig, request_spans, tracing_from_env
-from tests.support.servers import REPO, base_env, free_port
+from tests.support.servers import REPO, base_env, free_port, run_cli
 
 ENDPOINT = "http://127.0.0.1:4318"
 
@@ -152,3 +153,13 @@ def test_tracing_on_without_the_sdk_names_the_switch(tmp_path: Path) -> None:
     [line] = result.stderr.strip().splitlines()
     assert "OTEL_TRACES_EXPORTER" in line and "`tracing` extra" in line
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_says_whether_tracing_is_on(tmp_path: Path) -> None:
+    """`authd config check` reports tracing off by default, and on with the variable
+    that turned it on."""
+    env = {"AUTHD_DATA_DIR": str(tmp_path / "data"), "AUTHD_KEYS_DIR": str(tmp_path / "keys")}
+    off = run_cli(["--json", "config", "check"], env)
+    assert json.loads(off.stdout)["tracing"] == "off"
+    on = run_cli(["--json", "config", "check"], {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT})
+    assert json.loads(on.stdout)["tracing"] == "on (OTEL_EXPORTER_OTLP_ENDPOINT)"

@@ -16,6 +16,7 @@ import pytest
 
 from service.apikeys import keyformat
 from tests.sessions.helpers import PASSWORD, create_user
+from tests.support.dpop import DPoPKey
 from tests.support.forwarder import Forwarder
 from tests.support.otlp import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from tests.support.servers import Server
@@ -119,7 +120,9 @@ def test_requests_on_postgresql_and_redis_are_traced_without_secrets(
 ) -> None:
     """Each request is a SERVER span in the caller's trace, named after its route
     template, with status and grant, and with storage, Redis and signing spans under
-    it; no secret of any request appears anywhere in what was exported."""
+    it; no secret of any request (API key as key and as client secret, password,
+    e-mail, access and refresh tokens, DPoP proof and key) appears anywhere in what
+    was exported."""
     server = start_server({**server_env, **tracing_env(receiver)})
     server.wait_ready()
     email = f"traced-{time.time_ns()}@example.test"
@@ -148,6 +151,16 @@ def test_requests_on_postgresql_and_redis_are_traced_without_secrets(
     assert all("db.operation.name" in s.attributes for s in storage(children, "postgresql"))
     assert any(s.attributes.get("db.collection.name") == "api_keys"
                for s in storage(children, "postgresql"))
+
+    bound = Caller.new()
+    dpop = DPoPKey()
+    proof = dpop.proof("POST", server.base_url + "/v1/token")
+    response = post(server, "/v1/token", bound, headers={"X-API-Key": key, "DPoP": proof})
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    secrets += [response.json()["access_token"], proof, dpop.public_jwk["x"],
+                dpop.public_jwk["y"], dpop.thumbprint]
+    assert server_span(receiver, bound).attributes["authd.grant"] == "api_key"
 
     oauth = Caller.new()
     response = post(server, "/oauth/token", oauth, data={"grant_type": "client_credentials"},
@@ -211,6 +224,9 @@ def test_requests_on_postgresql_and_redis_are_traced_without_secrets(
     export = receiver.export()
     resource = server_span(receiver, exchange).resource
     assert resource["service.name"] == "authd"
+    # The SDK's defaults and nothing else (service.instance.id is a random UUID).
+    assert set(resource) == {"service.name", "service.instance.id", "telemetry.sdk.language",
+                             "telemetry.sdk.name", "telemetry.sdk.version"}
     for secret in secrets:
         assert secret.encode() not in export
     # A token's parts each stay out too (a signature alone would be a leak).
@@ -221,9 +237,12 @@ def test_requests_on_postgresql_and_redis_are_traced_without_secrets(
 def test_sqlite_storage_spans_name_the_dialect(
     start_server: StartServer, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
-    """On the embedded SQLite database the same exchange has sqlite storage spans."""
+    """On the embedded SQLite database the same exchange has sqlite storage spans; the
+    SDK's own resource variables name the service."""
     server = start_server({"AUTHD_DATA_DIR": str(tmp_path / "data"),
-                           "AUTHD_KEYS_DIR": str(tmp_path / "keys"), **tracing_env(receiver)})
+                           "AUTHD_KEYS_DIR": str(tmp_path / "keys"), **tracing_env(receiver),
+                           "OTEL_SERVICE_NAME": "authd-eu",
+                           "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=test"})
     server.wait_ready()
     _, key = client_and_key(server, "read")
     caller = Caller.new()
@@ -232,6 +251,9 @@ def test_sqlite_storage_spans_name_the_dialect(
     children = with_children(receiver, caller, lambda spans: bool(
         storage(spans, "sqlite") and signing(spans)))
     assert not storage(children, "redis")
+    resource = server_span(receiver, caller).resource
+    assert resource["service.name"] == "authd-eu"
+    assert resource["deployment.environment.name"] == "test"
     assert any(s.attributes.get("db.collection.name") == "api_keys"
                for s in storage(children, "sqlite"))
     assert key.encode() not in receiver.export()
