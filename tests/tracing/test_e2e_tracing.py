@@ -19,7 +19,7 @@ from tests.sessions.helpers import PASSWORD, create_user
 from tests.support.dpop import DPoPKey
 from tests.support.forwarder import Forwarder
 from tests.support.otlp import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
-from tests.support.servers import Server
+from tests.support.servers import Server, free_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -318,3 +318,22 @@ def test_storage_down_marks_the_server_span_and_the_statement_as_errors(
     failed = [s for s in storage(children, "postgresql") if s.status_code == 2]
     assert all(set(s.attributes) >= {"error.type", "db.operation.name"} for s in failed)
     assert unknown.encode() not in receiver.export()
+
+
+def test_an_unreachable_collector_costs_no_answer(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """With nothing listening at the endpoint, requests answer as ever, the export
+    failures are log lines without a traceback, and the server stops when asked."""
+    server = start_server({"AUTHD_DATA_DIR": str(tmp_path / "data"),
+                           "AUTHD_KEYS_DIR": str(tmp_path / "keys"),
+                           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+                           "OTEL_EXPORTER_OTLP_TIMEOUT": "1", "OTEL_BSP_SCHEDULE_DELAY": "50"})
+    for _ in range(5):
+        caller = Caller.new()
+        assert httpx.get(server.base_url + "/.well-known/jwks.json", headers=caller.headers,
+                         timeout=10).status_code == 200
+    server.wait_ready()
+    server.stop()
+    assert "Failed to export" in server.logs() or "Transient error" in server.logs()
+    assert "Traceback" not in server.logs()
