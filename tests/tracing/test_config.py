@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from service.app import create_app
 from service.config import ConfigError, Settings
 from service.observability.request_spans import RequestSpans
+from service.observability.traced import TracedDatabase, TracedTokenIssuer
 from service.observability.tracing import TracingConfig, request_spans, tracing_from_env
+from service.runtime import open_runtime
+from tests.support.databases import REDIS_URL
 from tests.support.servers import REPO, base_env, free_port, run_cli
 
 ENDPOINT = "http://127.0.0.1:4318"
@@ -163,3 +167,24 @@ def test_config_check_says_whether_tracing_is_on(tmp_path: Path) -> None:
     assert json.loads(off.stdout)["tracing"] == "off"
     on = run_cli(["--json", "config", "check"], {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": ENDPOINT})
     assert json.loads(on.stdout)["tracing"] == "on (OTEL_EXPORTER_OTLP_ENDPOINT)"
+
+
+@pytest.mark.parametrize("traced", [False, True])
+async def test_runtime_wraps_storage_redis_and_issuer_only_when_traced(
+    tmp_path: Path, traced: bool
+) -> None:
+    """Without a tracer the runtime holds the plain database, Redis client and issuer;
+    with one, their traced wrappers."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    settings = Settings(data_dir=tmp_path / "data", keys_dir=tmp_path / "keys",
+                        redis_url=REDIS_URL)
+    async with open_runtime(settings, tracer=provider.get_tracer("test") if traced
+                            else None) as runtime:
+        assert isinstance(runtime.db, TracedDatabase) is traced
+        assert (type(runtime.issuer) is TracedTokenIssuer) is traced
+        assert runtime.redis is not None
+        assert ("execute_command" in vars(runtime.redis)) is traced
+        assert (type(runtime.redis).execute_command is Redis.execute_command)
+    provider.shutdown()
