@@ -45,7 +45,7 @@ fuzz: $(STAMP)
 ## Re-pin every dependency from pyproject.toml into requirements.lock.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q -e verifier -e '.[dev]'
+	.lock-venv/bin/pip install -q -e verifier -e '.[dev,tracing]'
 	(echo "# Pinned dependency set for authd (runtime + dev). Regenerate with: make lock"; \
 	 .lock-venv/bin/pip freeze --exclude-editable | grep -v '^#') > requirements.lock
 	rm -rf .lock-venv

@@ -21,6 +21,7 @@ from service.http.middleware import RequestContextMiddleware
 from service.http.pages import PageHeaders
 from service.http.shedding import InFlightLimit
 from service.observability.logging import configure
+from service.observability.tracing import Tracing, request_spans
 from service.runtime import open_runtime
 from service.workers import WORKER_INDEX_VARIABLE
 
@@ -46,15 +47,25 @@ def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
     ``authd serve --workers N`` (service/workers.py), a label of its request count."""
 
     routes = all_routes()
+    # Made here, in the process that serves (each worker's own, after it started).
+    tracing = Tracing.start(settings.tracing)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        async with open_runtime(settings, serving=True) as runtime:
-            yield {"runtime": runtime}
+        try:
+            tracer = None if tracing is None else tracing.tracer
+            async with open_runtime(settings, serving=True, tracer=tracer) as runtime:
+                yield {"runtime": runtime}
+        finally:
+            if tracing is not None:
+                tracing.shutdown()  # flushes the spans of the last requests
 
     return Starlette(
         routes=routes,
         middleware=[
+            # Outermost: the span covers every answer, shed ones too; nothing at all
+            # when tracing is off (service/observability/tracing.py).
+            Middleware(request_spans, tracing=tracing),
             Middleware(strict_transport_security, issuer=settings.issuer),
             Middleware(PageHeaders),
             # Outside the request context: a shed answer costs no access line, request

@@ -232,6 +232,7 @@ def _config_check(settings: Settings, args: argparse.Namespace) -> dict[str, Any
         not settings.database_url.startswith("sqlite") else "sqlite",
         "redis": "configured" if settings.redis_url else "in-process",
         "issuer": settings.issuer,
+        "tracing": "off" if settings.tracing is None else f"on ({settings.tracing.switch})",
     }
 
 

@@ -19,6 +19,7 @@ from authd_verifier.dpop import check_dpop_algorithms
 
 from service.http.origins import serialize_origin
 from service.observability.logging import mask_url_password
+from service.observability.tracing import TracingConfig, tracing_from_env
 
 T = TypeVar("T")
 
@@ -323,6 +324,8 @@ class Settings:
     console_idle_timeout: float = 900.0
     console_absolute_timeout: float = 8 * 3600.0
     admin_listen: tuple[str, int] | None = None
+    # OpenTelemetry traces, from the standard OTEL_* variables; None: off (docs/tracing.md).
+    tracing: TracingConfig | None = None
 
     def __repr__(self) -> str:
         """Every field, with the password of a database or Redis URL masked (the
@@ -434,6 +437,7 @@ class Settings:
         read("AUTHD_CONSOLE_ABSOLUTE_TIMEOUT", "console_absolute_timeout",
              _duration_between(60, 7 * 86400))
         read("AUTHD_ADMIN_LISTEN", "admin_listen", parse_host_port)
+        values["tracing"] = tracing_from_env(env)
 
         if "issuer" not in values:
             scheme = "https" if "tls_cert_file" in values else "http"

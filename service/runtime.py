@@ -28,6 +28,8 @@ from service.store.database import Timeouts
 from service.store.migrate import migrate
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from service.anomaly.service import AnomalyService  # mfa
     from service.apikeys.exchange import Exchange  # apikeys
     from service.apikeys.keys import ApiKeyService  # apikeys
@@ -56,6 +58,9 @@ class Runtime:
     audit: AuditLog
     kek: Kek
     limiter: RateLimiter
+    # Set when tracing is on (service/observability/tracing.py): db, redis and the
+    # issuer are then its traced wrappers.
+    tracer: Tracer | None = None
     started_at: float = field(default_factory=time.time)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -87,14 +92,21 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, serving: bool = False, tracer: Tracer | None = None
+) -> AsyncIterator[Runtime]:
     """Open storage, Redis, the bus and the audit log; ``serving`` starts the
-    background work a server needs (bus listener, audit flusher, domain loops)."""
+    background work a server needs (bus listener, audit flusher, domain loops);
+    ``tracer`` (tracing on) wraps storage, Redis and signing in spans."""
     kek = load_kek(settings)
     db = await open_database(settings.effective_database_url, Timeouts(
         connect=settings.database_connect_timeout, acquire=settings.database_acquire_timeout,
         statement=settings.database_statement_timeout,
     ))
+    if tracer is not None:
+        from service.observability.traced import TracedDatabase
+
+        db = TracedDatabase(db, tracer)
     try:
         if settings.embedded:
             await migrate(db)
@@ -107,6 +119,10 @@ async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIte
                 socket_connect_timeout=settings.redis_timeout,
                 health_check_interval=10,
             )
+            if tracer is not None:
+                from service.observability.traced import trace_redis
+
+                trace_redis(redis, tracer)
             bus = RedisBus(redis, settings.redis_prefix, SqlChangeStore(db))
         else:
             bus = LocalBus(SqlChangeStore(db))
@@ -115,7 +131,7 @@ async def open_runtime(settings: Settings, *, serving: bool = False) -> AsyncIte
         # against the same per-IP window, in-process as well as through Redis.
         limiter = RateLimiter(redis, settings.redis_prefix)
         runtime = Runtime(settings=settings, db=db, redis=redis, bus=bus, audit=audit, kek=kek,
-                          limiter=limiter)
+                          limiter=limiter, tracer=tracer)
         runtime.readiness["database"] = db.ping
         if redis is not None:
             runtime.readiness["redis"] = _redis_ping(redis)

@@ -180,7 +180,7 @@ class TokenEndpoint:
             handler = self._grants.get(grant_type)
             if handler is None:
                 raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
-            grant_label = grant_type
+            grant_label = scope["state"]["grant"] = grant_type  # the trace's authd.grant
             runtime = scope["state"]["runtime"]
             proof = request.headers.get(b"dpop")
             body = await handler(TokenRequest(

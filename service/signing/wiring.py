@@ -41,7 +41,13 @@ async def wire(runtime: Runtime, *, serving: bool) -> None:
         bits=settings.rsa_key_bits, audit=runtime.audit, bus=runtime.bus,
         alg=settings.signing_alg or ALG,
     )
-    issuer = TokenIssuer(keys, issuer=settings.issuer, threads=settings.signing_threads)
+    if runtime.tracer is None:
+        issuer = TokenIssuer(keys, issuer=settings.issuer, threads=settings.signing_threads)
+    else:
+        from service.observability.traced import TracedTokenIssuer
+
+        issuer = TracedTokenIssuer(keys, issuer=settings.issuer,
+                                   threads=settings.signing_threads, tracer=runtime.tracer)
     runtime.keys, runtime.issuer, runtime.rotation = keys, issuer, rotation
     runtime.readiness["signing_key"] = keys.ready
     runtime.on_close(issuer.close)

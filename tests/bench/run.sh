@@ -10,7 +10,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PY="$REPO/.venv/bin/python"
-BENCH="${BENCH:-saturation cors algorithms jwks refresh login_jwks verifier}"
+BENCH="${BENCH:-saturation cors algorithms jwks refresh login_jwks verifier tracing}"
 DURATION="${DURATION:-10}"
 OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
 
@@ -60,6 +60,23 @@ for name in $BENCH; do
     verifier)
       section "Verifier library, first-seen tokens vs raw RSA verify"
       "$PY" "$REPO/verifier/bench/bench_verify.py" 2>"$OUT/verifier.err" | tee "$OUT/verifier.txt" ;;
+    tracing)
+      # Issue 19 §5: with no OTEL_* variable the app and its storage, Redis and issuer
+      # are not wrapped at all; with an endpoint set every request exports a SERVER
+      # span and its children (batched, from a thread) to a local sink
+      # (otlp_sink.py). In the order unset, on, on, unset, as the cors section.
+      section "API-key exchange, one worker, tracing unset vs on (OTLP/HTTP to a local sink)"
+      SINK_PORT="$("$PY" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')"
+      "$PY" "$HERE/otlp_sink.py" "$SINK_PORT" 2>>"$OUT/tracing.err" &
+      SINK_PID=$!
+      for mode in unset on on unset; do
+        endpoint=""; [[ "$mode" == on ]] && endpoint="http://127.0.0.1:$SINK_PORT"
+        line="$(OTEL_EXPORTER_OTLP_ENDPOINT="$endpoint" WORKERS=1 PEER=0 DURATION="$DURATION" \
+          bash "$HERE/bench_exchange.sh" 2>>"$OUT/tracing.err" | grep '^authd 1w')"
+        echo "tracing $mode: $line"
+      done | tee "$OUT/tracing.txt"
+      kill "$SINK_PID"
+      "$PY" "$HERE/bench_span_cost.py" 2>>"$OUT/tracing.err" | tee -a "$OUT/tracing.txt" ;;
     floor)
       section "Python floor (../shared/bench): Starlette + PyJWT, one worker"
       DURATION="$DURATION" CONNS=64 bash "$REPO/../shared/bench/bench_python_floor.sh" 2>"$OUT/floor.err" | tee "$OUT/floor.txt" ;;

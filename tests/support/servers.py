@@ -29,7 +29,8 @@ def new_kek() -> str:
 
 
 def base_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHD_")}
+    # OTEL_* too: an operator shell that traces must not turn tracing on in tests.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTHD_", "OTEL_"))}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.update({"AUTHD_LOG_FORMAT": "json", "AUTHD_LOG_LEVEL": "info"})
     env.update(extra)
