@@ -1,4 +1,4 @@
-"""The Starlette application factory."""
+"""The application factory: Starlette routes behind the layers every request passes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from service.config import Settings
 from service.http import health
@@ -42,7 +42,7 @@ def _hot_rank(path: str) -> int:
     return HOT_PATHS.index(path) if path in HOT_PATHS else len(HOT_PATHS)
 
 
-def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
+def create_app(settings: Settings, *, worker: str = "0") -> ASGIApp:
     """The application one worker process serves; ``worker`` is its index under
     ``authd serve --workers N`` (service/workers.py), a label of its request count."""
 
@@ -60,33 +60,31 @@ def create_app(settings: Settings, *, worker: str = "0") -> Starlette:
             if tracing is not None:
                 tracing.shutdown()  # flushes the spans of the last requests
 
-    return Starlette(
-        routes=routes,
-        middleware=[
-            # Outermost: the span covers every answer, shed ones too; nothing at all
-            # when tracing is off (service/observability/tracing.py).
-            Middleware(request_spans, tracing=tracing),
-            Middleware(strict_transport_security, issuer=settings.issuer),
-            Middleware(PageHeaders),
-            # Outside the request context: a shed answer costs no access line, request
-            # id or histogram sample, so that shedding stays cheap under a flood; sheds
-            # are counted in authd_requests_shed_total instead.
-            Middleware(InFlightLimit, max_in_flight=settings.max_in_flight),
-            Middleware(split_listeners, admin_port=None if settings.admin_listen is None
-                       else settings.admin_listen[1]),
-            Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-                       worker=worker),
-            # Inside the request context, so a preflight gets a request id and an
-            # access line too; nothing at all when AUTHD_CORS_ORIGINS is unset.
-            Middleware(browser_cors, routes=routes, origins=settings.cors_origins),
-            Middleware(direct_routes, routes=routes, paths=HOT_PATHS),
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan,
-    )
+    routed = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS,
+                       lifespan=lifespan)
+    # The layers every request passes, innermost first. They are composed here rather
+    # than as Starlette middleware so that the hot paths (direct.py) leave Starlette
+    # out entirely; every layer passes the lifespan through to it.
+    app: ASGIApp = direct_routes(routed, routes=routes, paths=HOT_PATHS)
+    # Inside the request context, so a preflight gets a request id and an access line
+    # too; nothing at all when AUTHD_CORS_ORIGINS is unset.
+    app = browser_cors(app, routes=routes, origins=settings.cors_origins)
+    app = RequestContextMiddleware(app, max_body_bytes=settings.max_body_bytes,
+                                   worker=worker)
+    app = split_listeners(app, admin_port=None if settings.admin_listen is None
+                          else settings.admin_listen[1])
+    # Outside the request context: a shed answer costs no access line, request id or
+    # histogram sample, so that shedding stays cheap under a flood; sheds are counted
+    # in authd_requests_shed_total instead.
+    app = InFlightLimit(app, max_in_flight=settings.max_in_flight)
+    app = PageHeaders(app)
+    app = strict_transport_security(app, issuer=settings.issuer)
+    # Outermost: the span covers every answer, shed ones too; nothing at all when
+    # tracing is off (service/observability/tracing.py).
+    return request_spans(app, tracing=tracing)
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> ASGIApp:
     """Entry point for uvicorn workers: settings were validated by ``authd serve``."""
     settings = Settings.from_env(os.environ)
     configure(settings.log_format, settings.log_level)

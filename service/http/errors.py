@@ -135,15 +135,20 @@ async def handle_integrity_violation(request: Request, exc: Exception) -> Respon
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("request.crashed", error_type=type(exc).__name__)
+    return unexpected_response(request.url.path)
+
+
+def unexpected_response(path: str) -> Response:
+    """The generic 500: names nothing internal (the traceback is in the log only)."""
     body = {
         "type": PROBLEM_TYPE + "server_error",
         "title": "Internal error",
         "status": 500,
         "detail": "the request could not be completed",
     }
-    if is_page_path(request.url.path):
+    if is_page_path(path):
         return _page(500, "Internal error", "the request could not be completed", NO_STORE)
-    if is_oauth_path(request.url.path):
+    if is_oauth_path(path):
         oauth = {"error": "server_error", "error_description": "internal error"}
         return Response(json.dumps(oauth).encode(), 500, NO_STORE, "application/json")
     return Response(json.dumps(body).encode(), 500, NO_STORE, "application/problem+json")

@@ -20,9 +20,11 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
-from service.http.errors import error_response
+from service.http.errors import error_response, unexpected_response
 from service.observability.logging import write_access_line
 from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, WORKER_REQUESTS
+
+log = structlog.get_logger("authd.http")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -45,10 +47,6 @@ class _RequestIds:
 
 
 _request_ids = _RequestIds()
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 class RequestContextMiddleware:
@@ -94,7 +92,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLarge
+                    # A typed error, answered by whoever reads the body: the exception
+                    # table behind the router, a raw endpoint's own RFC 6749 answer.
+                    raise PayloadTooLarge(f"the body exceeds {self.max_body_bytes} bytes",
+                                          headers={"Connection": "close"})
             return message
 
         # Each request starts from an empty context, so nothing bound while serving
@@ -108,10 +109,14 @@ class RequestContextMiddleware:
                 try:
                     await self.app(scope, receive if declared is not None else
                                    receive_limited, send_wrapper)
-                except _BodyTooLarge:
+                except Exception as exc:
+                    # The routes behind the router got their 500 from Starlette's error
+                    # middleware; the ones dispatched directly (direct.py) get it here.
                     if response_started:
                         raise
-                    await self._too_large(scope, send_wrapper)
+                    log.exception("request.crashed", error_type=type(exc).__name__)
+                    await unexpected_response(path)(scope, _no_body, send_wrapper)
+                    raise
         finally:
             template = route_template(scope, path)
             elapsed = time.perf_counter() - started

@@ -153,13 +153,14 @@ def configure(log_format: str = "console", level: str = "info") -> None:
     if _access_line is not None:
         _access_line.flush()
         atexit.unregister(_access_line.flush)
+    processors = [*shared, renderer]
     _access_line = (
-        _JSONAccessLine(stream)
+        _JSONAccessLine(stream, processors)
         if log_format == "json" and logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
         else None
     )
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=processors,
         logger_factory=lambda *args: _NamedWriteLogger(stream, args[0] if args else None),
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -199,8 +200,11 @@ def write_access_line(method: str, route: str, status: int, duration_ms: float) 
     two renderings against each other). Console output and a level above ``info``
     keep the processor chain (or drop the line), as nothing is gained there.
     """
-    if _access_line is not None and structlog.is_configured():
-        _access_line.write(method, route, status, duration_ms)
+    line = _access_line
+    # Only while structlog runs the chain configured with it (not after a reset, nor
+    # under structlog.testing.capture_logs).
+    if line is not None and structlog.get_config()["processors"] is line.processors:
+        line.write(method, route, status, duration_ms)
     else:
         _access_log.info("request", method=method, route=route, status=status,
                          duration_ms=duration_ms)
@@ -212,7 +216,8 @@ class _JSONAccessLine:
     the line's cost. A line is never held longer than the turn (or, outside an event
     loop, at all), and what is pending at exit is written then."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, processors: list[Any]) -> None:
+        self.processors = processors
         self._stream = stream
         self._second = -1
         self._stamp = ""

@@ -7,12 +7,13 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import InvalidClient
+from service.http.direct import direct_routes
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.middleware import RequestContextMiddleware
 from service.http.requests import read_form, read_json
@@ -49,24 +50,35 @@ async def bad_client(request: Request) -> Response:
     raise InvalidClient("unknown client")
 
 
-def build_app() -> Starlette:
+class CrashingEndpoint:
+    """A raw ASGI endpoint, dispatched past the router as the hot paths are."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("internal detail /srv/secret/path")
+
+
+DIRECT = frozenset({"/oauth/direct-crash"})
+
+
+def build_app() -> ASGIApp:
+    """Composed as service/app.py composes the service's layers."""
     admin = [Route("/clients/{client_id}", item, methods=["GET"])]
-    return Starlette(
-        routes=[
-            Route("/json", echo_json, methods=["POST"]),
-            Route("/form", echo_form, methods=["POST"]),
-            Route("/oauth/form", echo_form, methods=["POST"]),
-            Route("/items/{item_id}", item, methods=["GET"]),
-            Route("/crash", crash, methods=["GET"]),
-            Route("/oauth/crash", crash, methods=["GET"]),
-            Route("/storage", storage_down, methods=["GET"]),
-            Route("/constraint", constraint, methods=["POST"]),
-            Route("/oauth/client", bad_client, methods=["POST"]),
-            Mount("/admin", routes=admin),
-        ],
-        middleware=[Middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY)],
-        exception_handlers=EXCEPTION_HANDLERS,
-    )
+    routes = [
+        Route("/json", echo_json, methods=["POST"]),
+        Route("/form", echo_form, methods=["POST"]),
+        Route("/oauth/form", echo_form, methods=["POST"]),
+        Route("/items/{item_id}", item, methods=["GET"]),
+        Route("/crash", crash, methods=["GET"]),
+        Route("/oauth/crash", crash, methods=["GET"]),
+        Route("/storage", storage_down, methods=["GET"]),
+        Route("/constraint", constraint, methods=["POST"]),
+        Route("/oauth/client", bad_client, methods=["POST"]),
+        Mount("/admin", routes=admin),
+        Route("/oauth/direct-crash", CrashingEndpoint(), methods=["POST"]),
+    ]
+    routed = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    return RequestContextMiddleware(direct_routes(routed, routes=routes, paths=DIRECT),
+                                    max_body_bytes=MAX_BODY)
 
 
 def client(**kw: Any) -> httpx.AsyncClient:

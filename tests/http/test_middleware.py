@@ -130,3 +130,22 @@ async def test_a_request_does_not_inherit_the_previous_requests_context() -> Non
     [access] = [line for line in logs
                 if line["event"] == "request" and line["request_id"] == "second-2"]
     assert "leftover" not in access
+
+
+async def test_a_crash_past_the_router_gets_the_same_answer() -> None:
+    """An endpoint dispatched without the router (the hot paths) that crashes is
+    answered the generic 500 (RFC 6749 shape on /oauth/*), naming nothing internal,
+    logged once as ``request.crashed`` with the request's id, and counted as a 500."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        async with client() as http:
+            response = await http.post("/oauth/direct-crash",
+                                       headers={"X-Request-ID": "direct-1"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "server_error", "error_description": "internal error"}
+    assert "secret" not in response.text
+    assert response.headers["x-request-id"] == "direct-1"
+    assert response.headers["cache-control"] == "no-store"
+    [crashed] = [line for line in logs if line["event"] == "request.crashed"]
+    assert crashed["request_id"] == "direct-1"
+    [access] = [line for line in logs if line["event"] == "request"]
+    assert (access["route"], access["status"]) == ("/oauth/direct-crash", 500)
