@@ -144,14 +144,16 @@ class RequestContextMiddleware:
 
 
 UNMATCHED = "<unmatched>"
-# Top-level routes live as long as the app: their template is found once.
-_TOP_LEVEL: dict[int, str] = {}
+# Top-level routes live as long as the app: their template is found once. Keyed by
+# id (a Route is unhashable) with the route itself kept beside its template, so an id
+# is never reused by another route while its entry exists (apps built in tests).
+_TOP_LEVEL: dict[int, tuple[BaseRoute, str]] = {}
 
 
 def remember_top_level(route: BaseRoute) -> None:
     """Record ``route`` as top-level: its own ``path`` is its template (for routes
     dispatched without the router, ``service/http/direct.py``)."""
-    _TOP_LEVEL[id(route)] = str(getattr(route, "path", UNMATCHED))
+    _TOP_LEVEL[id(route)] = (route, str(getattr(route, "path", UNMATCHED)))
 
 
 def route_template(scope: Scope, path: str) -> str:
@@ -167,13 +169,12 @@ def route_template(scope: Scope, path: str) -> str:
         return UNMATCHED
     known = _TOP_LEVEL.get(id(route))
     if known is not None:
-        return known
+        return known[1]
     router = scope.get("router")
     top = getattr(router, "routes", ())
     if any(candidate is route for candidate in top):
-        template = str(getattr(route, "path", UNMATCHED))
-        _TOP_LEVEL[id(route)] = template
-        return template
+        remember_top_level(route)
+        return str(getattr(route, "path", UNMATCHED))
     original = {**scope, "path": path, "root_path": scope.get("app_root_path", ""),
                 "path_params": {}}
     found = _template_under(top, original)

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from prometheus_client import Counter
 from starlette.types import Receive, Scope, Send
 
 from service.errors import (
@@ -157,6 +158,7 @@ class TokenEndpoint:
 
     def __init__(self) -> None:
         self._grants: dict[str, GrantHandler] = {}
+        self._issued: dict[str, Counter] = {}
 
     def register(self, grant_type: str, handler: GrantHandler) -> None:
         self._grants[grant_type] = handler
@@ -194,7 +196,10 @@ class TokenEndpoint:
             TOKEN_REQUESTS_FAILED.labels(grant_label, exc.code).inc()
             await send_error(send, exc)
             return
-        TOKENS_ISSUED.labels(grant_label).inc()
+        issued = self._issued.get(grant_label)
+        if issued is None:  # the labelled child, looked up once per grant type
+            issued = self._issued[grant_label] = TOKENS_ISSUED.labels(grant_label)
+        issued.inc()
         await send_token(send, body)
 
 

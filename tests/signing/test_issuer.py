@@ -182,3 +182,24 @@ def test_a_forked_process_does_not_repeat_the_parents_token_ids() -> None:
     child = os.read(read, 64).decode()
     os.waitpid(pid, 0)
     assert child != _uuid4()
+
+
+@pytest.mark.parametrize("claims", [
+    {"iss": "http://a", "sub": 'cl_"x\\é', "aud": "https://api", "exp": 10, "iat": 5,
+     "nbf": 5, "jti": "u-1", "client_id": "c\u2028\ud83d\ude00", "scope": "read write"},
+    {"iss": "i", "sub": "s", "aud": "a", "exp": 2, "iat": 1, "nbf": 1, "jti": "j",
+     "client_id": "c", "scope": "", "cnf": {"jkt": "t"}, "act": {"sub": "x", "act": {"sub": "y"}}},
+    {"iss": "i", "sub": "s", "aud": ["a", "b"], "exp": 2, "iat": 1, "nbf": 1, "jti": "j",
+     "client_id": "c", "scope": ""},
+    {"iss": "i", "sub": "s", "aud": "a", "exp": True, "iat": 1, "nbf": 1.5, "jti": "j",
+     "client_id": "c", "scope": ""},
+    {"sub": "s", "iss": "i", "aud": "a", "exp": 2, "iat": 1, "nbf": 1, "jti": "j",
+     "client_id": "c", "scope": ""},
+    {"iss": "i", "sub": "s"},
+])
+def test_the_claims_template_writes_what_json_dumps_writes(claims: dict[str, object]) -> None:
+    """The payload template is byte for byte json.dumps' compact output, escapes and
+    non-ASCII included, and falls back to json.dumps for any other shape."""
+    from service.signing.issuer import claims_json
+
+    assert claims_json(claims) == json.dumps(claims, separators=(",", ":")).encode()
