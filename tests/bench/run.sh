@@ -47,6 +47,9 @@ for name in $BENCH; do
       # then the verifier's rate for each beside its raw verify rate.
       section "Signing algorithms: exchange per server CPU-second, verifier per algorithm"
       DURATION="$DURATION" bash "$HERE/bench_algorithms.sh" 2>"$OUT/algorithms.err" | tee "$OUT/algorithms.txt"
+      # The floor: the bare stack's own token endpoint per algorithm (what any service
+      # on this stack can gain from a cheaper signature on this machine).
+      DURATION="$DURATION" "$PY" "$HERE/bench_bare_algorithms.py" 2>>"$OUT/algorithms.err" | tee -a "$OUT/algorithms.txt"
       "$PY" "$REPO/verifier/bench/bench_algorithms.py" 2>>"$OUT/algorithms.err" | tee -a "$OUT/algorithms.txt" ;;
     jwks)
       section "JWKS on one worker vs the exchange"
