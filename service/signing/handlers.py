@@ -39,28 +39,46 @@ class JwksEndpoint:
     revalidate with ``If-None-Match`` and get a bodiless 304.
     """
 
+    def __init__(self) -> None:
+        # The answer's headers for the document they were made for (its body object):
+        # rebuilt only when the key set changes.
+        self._made_for: tuple[bytes, str, bool, float] | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._full_headers: list[tuple[bytes, bytes]] = []
+
+    def _prepare(self, body: bytes, etag: str, cacheable: bool, max_age: float) -> None:
+        # An empty set means the keys could not be loaded yet (storage down at
+        # start-up): no cache may keep it once the keys are back.
+        cache_control = (f"public, max-age={int(max_age)}".encode() if cacheable
+                         else b"no-store")
+        self._headers = [(b"etag", etag.encode()), (b"cache-control", cache_control)]
+        self._full_headers = [*self._headers, (b"content-type", b"application/json"),
+                              (b"content-length", str(len(body)).encode())]
+        self._made_for = (body, etag, cacheable, max_age)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         runtime = scope["state"]["runtime"]
         keys = runtime.keys
         body: bytes = keys.jwks_body
         etag: str = keys.jwks_etag
-        # An empty set means the keys could not be loaded yet (storage down at
-        # start-up): no cache may keep it once the keys are back.
-        cache_control = (f"public, max-age={int(runtime.settings.jwks_max_age)}".encode()
-                         if keys.records else b"no-store")
-        headers = [(b"etag", etag.encode()), (b"cache-control", cache_control)]
-        if_none_match = next(
-            (value.decode("latin-1") for name, value in scope["headers"]
-             if name == b"if-none-match"),
-            None,
-        )
-        if _if_none_match(if_none_match, etag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
+        cacheable = bool(keys.records)
+        max_age = runtime.settings.jwks_max_age
+        made_for = self._made_for
+        if made_for is None or made_for[0] is not body or made_for[1:] != (
+                etag, cacheable, max_age):
+            self._prepare(body, etag, cacheable, max_age)
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+                break
+        if if_none_match is not None and _if_none_match(if_none_match, etag):
+            await send({"type": "http.response.start", "status": 304,
+                        "headers": list(self._headers)})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers += [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": list(self._full_headers)})
         await send({"type": "http.response.body", "body": body})
 
 
