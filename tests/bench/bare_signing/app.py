@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from starlette.types import Receive, Scope, Send
 
 ALG = os.environ.get("BARE_ALG", "RS256")
 ISSUER = "http://127.0.0.1"
@@ -43,7 +44,9 @@ elif ALG == "ES256":
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 elif ALG == "EdDSA":
     _ed = ed25519.Ed25519PrivateKey.generate()
-    sign = _ed.sign
+
+    def sign(message: bytes) -> bytes:
+        return _ed.sign(message)
 else:
     raise SystemExit(f"BARE_ALG must be RS256, ES256 or EdDSA, not {ALG!r}")
 
@@ -53,7 +56,7 @@ JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-
                 (b"pragma", b"no-cache")]
 
 
-async def _body(receive):
+async def _body(receive: Receive) -> bytes:
     chunks = []
     while True:
         message = await receive()
@@ -62,7 +65,7 @@ async def _body(receive):
             return b"".join(chunks)
 
 
-def _token(headers, body: bytes) -> tuple[int, bytes]:
+def _token(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
     auth = next((v for k, v in headers if k == b"authorization"), b"")
     scheme, _, value = auth.partition(b" ")
     if scheme.lower() != b"basic":
@@ -74,16 +77,17 @@ def _token(headers, body: bytes) -> tuple[int, bytes]:
     if form.get("grant_type") != "client_credentials":
         return 400, b'{"error":"unsupported_grant_type"}'
     now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "bench-client", "aud": AUDIENCE, "exp": now + 300,
-              "iat": now, "nbf": now, "jti": b64(os.urandom(16)).decode(),
-              "client_id": "bench-client", "scope": form.get("scope", "")}
+    claims: dict[str, str | int] = {
+        "iss": ISSUER, "sub": "bench-client", "aud": AUDIENCE, "exp": now + 300, "iat": now,
+        "nbf": now, "jti": b64(os.urandom(16)).decode(), "client_id": "bench-client",
+        "scope": form.get("scope", "")}
     signing_input = HEADER + b"." + b64(json.dumps(claims, separators=(",", ":")).encode())
     token = signing_input + b"." + b64(sign(signing_input))
     return 200, (b'{"access_token":"' + token + b'","token_type":"Bearer","expires_in":300,'
-                 b'"scope":"' + claims["scope"].encode() + b'"}')
+                 b'"scope":"' + str(claims["scope"]).encode() + b'"}')
 
 
-async def app(scope, receive, send):
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         while True:
             message = await receive()
