@@ -271,6 +271,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import structlog
     import uvicorn
 
+    from service.http.coalescing import CoalescingHttpToolsProtocol
     from service.signing.kek import load_kek
     from service.workers import (
         balanced_listeners_supported,
@@ -326,7 +327,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # uvicorn's httptools protocol, each response's head sent with its body in
+        # one write (service/http/coalescing.py).
+        http=CoalescingHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,
