@@ -5,9 +5,12 @@ unspent, usable token) is ``rotate``: on PostgreSQL one data-modifying statement
 reads the token, its family and the denylist, spends it (``spent_at IS NULL``,
 re-checked on the row after any concurrent writer commits) and inserts the successor,
 with concurrent rotations grouped into one round trip (``RotationBatcher``); on SQLite
-the same in one ``BEGIN IMMEDIATE`` transaction. Everything else (a spent token coming
-back, a concurrent spend) is decided by ``get_for_spend``'s ``SELECT … FOR UPDATE``
-under the token's row lock, so two uses of one token are decided one after the other.
+the same rules as a fixed sequence of statements in one ``BEGIN IMMEDIATE``
+transaction, concurrent rotations grouped into one transaction and one trip to the
+database thread (the same batcher, ``Database.transact``). Everything else (a spent
+token coming back, a concurrent spend) is decided by ``get_for_spend``'s ``SELECT …
+FOR UPDATE`` under the token's row lock, so two uses of one token are decided one
+after the other.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Protocol
 
 import structlog
 
-from service.store import Connection, Database, Row, StorageUnavailable
+from service.store import Connection, Database, Row, Statement, StorageUnavailable
 
 log = structlog.get_logger("authd.sessions.store")
 
@@ -75,10 +78,28 @@ SELECT_REFRESH = _REFRESH_VIEW
 # deadlock with a spend. SQLite reads SELECT_REFRESH: its BEGIN IMMEDIATE already
 # holds the write lock, and its translation drops only a bare FOR UPDATE.
 SELECT_REFRESH_FOR_SPEND = _REFRESH_VIEW + " FOR UPDATE OF t"
-# The view plus the denylist's verdict on the family's tokens (sid = family id, sub =
-# user id, iat = family start) read from the database truth in the same statement:
-# the rule of service.revocation.store.MATCHES. $2 is now.
-SELECT_REFRESH_FOR_ROTATE = (
+# SQLite: the rotation as a fixed sequence run by ``Database.transact`` in one
+# transaction (BEGIN IMMEDIATE holds the write lock throughout) and one trip to the
+# worker thread. Spend the token if it is unspent and usable and the denylist does
+# not cover its family (sid = family id, sub = user id, iat = family start: the rule
+# of service.revocation.store.MATCHES, read from the database truth; $2 is now);
+# mint the successor only if this call spent it (its digest is the fresh $3); read
+# the view, the denylist's verdict and whether this call rotated.
+SPEND_IF_USABLE = (
+    "UPDATE refresh_tokens SET spent_at = $2, successor_digest = $3, successor_sealed = $4"
+    " WHERE digest = $1 AND spent_at IS NULL AND EXISTS (SELECT 1 FROM refresh_families f"
+    " JOIN users u ON u.id = f.user_id WHERE f.id = refresh_tokens.family_id"
+    " AND f.revoked_at IS NULL AND f.expires_at > $2 AND u.status <> 'disabled'"
+    " AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > $2 AND ("
+    " (r.kind = 'sid' AND r.value = f.id)"
+    " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at))))"
+)
+MINT_IF_SPENT = (
+    "INSERT INTO refresh_tokens (digest, family_id, generation, issued_at)"
+    " SELECT $3, family_id, generation + 1, $2 FROM refresh_tokens"
+    " WHERE digest = $1 AND successor_digest = $3"
+)
+SELECT_ROTATED = (
     "SELECT t.digest, t.family_id, t.generation, t.issued_at, t.spent_at,"
     " t.successor_digest, t.successor_sealed, f.user_id, f.client_id, f.scopes,"
     " f.created_at AS family_created_at, f.expires_at AS family_expires_at,"
@@ -86,7 +107,7 @@ SELECT_REFRESH_FOR_ROTATE = (
     " EXISTS (SELECT 1 FROM revocations r WHERE r.expires_at > $2 AND ("
     " (r.kind = 'sid' AND r.value = f.id)"
     " OR (r.kind = 'sub' AND r.value = f.user_id AND r.not_before > f.created_at)))"
-    " AS denied"
+    " AS denied, t.successor_digest = $3 AS rotated"
     " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id"
     " JOIN users u ON u.id = f.user_id WHERE t.digest = $1"
 )
@@ -334,14 +355,17 @@ class _Waiting:
 
 
 class RotationBatcher:
-    """Group commit for refresh rotations on PostgreSQL.
+    """Group commit for refresh rotations.
 
-    A rotation is one statement, and on this path the round trip around it (socket
-    writes and reads, the pool's acquire and reset) costs the server more CPU than
-    the statement costs PostgreSQL. Rotations that arrive while a batch is in flight
-    wait for it and go together in the next one: at low load a batch holds a single
-    rotation and adds no wait, under load the round trip is shared. One batch is in
-    flight per process; the same token twice never shares a batch.
+    On this path the trip around the statements costs the server more CPU than the
+    statements cost the database: on PostgreSQL the round trip (socket writes and
+    reads, the pool's acquire and reset), on SQLite the trip to the worker thread
+    and the transaction's BEGIN and COMMIT (the WAL append). Rotations that arrive
+    while a batch is in flight wait for it and go together in the next one: at low
+    load a batch holds a single rotation and adds no wait, under load the trip is
+    shared. A batch is one statement on PostgreSQL (ROTATE_MANY_POSTGRESQL) and one
+    transaction of each rotation's statements in turn on SQLite (``_sqlite_rotation``).
+    One batch is in flight per process; the same token twice never shares a batch.
     """
 
     def __init__(self, db: Database) -> None:
@@ -351,7 +375,9 @@ class RotationBatcher:
 
     async def rotate(self, digest: bytes, at: float, successor: bytes,
                      sealed: bytes | None) -> Row | None:
-        """The row ROTATE_POSTGRESQL would return; _BatchFailed if undecided."""
+        """The token's view as read before the spend, with ``denied`` and ``rotated``
+        (the row ROTATE_POSTGRESQL returns); None when unknown; _BatchFailed if the
+        batch was undecided."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Row | None] = loop.create_future()
         self._waiting.append(_Waiting(digest, at, successor, sealed, future))
@@ -388,12 +414,37 @@ class RotationBatcher:
         finally:
             self._drainer = None
 
-    async def _run(self, batch: list[_Waiting]) -> None:
-        try:
+    async def rotate_alone(self, digest: bytes, at: float, successor: bytes,
+                           sealed: bytes | None) -> Row | None:
+        """The same row for one rotation outside any batch (after a failed batch)."""
+        if self._db.dialect == "postgresql":
+            return await self._db.fetchrow(ROTATE_POSTGRESQL, digest, at, successor, sealed)
+        results = await self._db.transact(_sqlite_rotation(digest, at, successor, sealed))
+        return _as_read(results[-1])
+
+    async def _rows(self, batch: list[_Waiting]) -> dict[bytes, Row]:
+        """Each rotation's row, by the spent token's digest (absent when unknown)."""
+        if self._db.dialect == "postgresql":
             rows = await self._db.fetch(
                 ROTATE_MANY_POSTGRESQL, [i.digest for i in batch], [i.at for i in batch],
                 [i.successor for i in batch], [i.sealed for i in batch],
             )
+            return {bytes(row["digest"]): row for row in rows}
+        results = await self._db.transact([
+            statement for i in batch
+            for statement in _sqlite_rotation(i.digest, i.at, i.successor, i.sealed)
+        ])
+        found = {}
+        # Each rotation is three statements; the third reads its view.
+        for item, rows in zip(batch, results[2::3], strict=True):
+            row = _as_read(rows)
+            if row is not None:
+                found[item.digest] = row
+        return found
+
+    async def _run(self, batch: list[_Waiting]) -> None:
+        try:
+            found = await self._rows(batch)
         except StorageUnavailable as exc:
             for item in batch:
                 _settle(item, exc=StorageUnavailable(str(exc)))
@@ -407,9 +458,27 @@ class RotationBatcher:
             for item in batch:
                 _settle(item, exc=_BatchFailed())
             return
-        found = {bytes(row["digest"]): row for row in rows}
         for item in batch:
             _settle(item, row=found.get(item.digest))
+
+
+def _sqlite_rotation(digest: bytes, at: float, successor: bytes, sealed: bytes | None
+                     ) -> list[Statement]:
+    """SQLite's rotation as statements of a transaction: spend, mint, read."""
+    return [(SPEND_IF_USABLE, (digest, at, successor, sealed)),
+            (MINT_IF_SPENT, (digest, at, successor)),
+            (SELECT_ROTATED, (digest, at, successor))]
+
+
+def _as_read(rows: list[Row]) -> Row | None:
+    """SELECT_ROTATED's row as the token was read before this rotation spent it, as
+    ROTATE_POSTGRESQL reads it (None when the token is unknown)."""
+    if not rows:
+        return None
+    row = rows[0]
+    if row["rotated"]:
+        row.update(spent_at=None, successor_digest=None, successor_sealed=None)
+    return row
 
 
 def _settle(item: _Waiting, *, row: Row | None = None, exc: Exception | None = None) -> None:
@@ -424,7 +493,7 @@ def _settle(item: _Waiting, *, row: Row | None = None, exc: Exception | None = N
 class SqlRefreshStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._batcher = RotationBatcher(db) if db.dialect == "postgresql" else None
+        self._batcher = RotationBatcher(db)
         self._select_for_spend = (SELECT_REFRESH_FOR_SPEND if db.dialect == "postgresql"
                                   else SELECT_REFRESH)
 
@@ -444,34 +513,15 @@ class SqlRefreshStore:
 
     async def rotate(self, digest: bytes, now: float, successor: bytes,
                      successor_sealed: bytes | None) -> Rotation:
-        if self._batcher is not None:
-            try:
-                row = await self._batcher.rotate(digest, now, successor, successor_sealed)
-            except _BatchFailed:
-                row = await self.db.fetchrow(ROTATE_POSTGRESQL, digest, now, successor,
-                                             successor_sealed)
-            if row is None:
-                return Rotation(None, False, False)
-            rotated = bool(row.pop("rotated"))
-            denied = bool(row.pop("denied"))
-            return Rotation(_record(row), denied, rotated)
-        # SQLite has no data-modifying CTEs; its transactions take the write lock up
-        # front (BEGIN IMMEDIATE), so read-then-write is as atomic here.
-        async with self.db.transaction() as tx:
-            row = await tx.fetchrow(SELECT_REFRESH_FOR_ROTATE, digest, now)
-            if row is None:
-                return Rotation(None, False, False)
-            denied = bool(row.pop("denied"))
-            record = _record(row)
-            if (record is None or denied or record.spent_at is not None
-                    or record.family_revoked_at is not None
-                    or record.family_expires_at <= now or record.user_status == "disabled"):
-                return Rotation(record, denied, False)
-            if not await tx.execute(SPEND, digest, now, successor, successor_sealed):
-                return Rotation(record, denied, False)
-            await tx.execute(INSERT_REFRESH, successor, record.family_id,
-                             record.generation + 1, now)
-        return Rotation(record, denied, True)
+        try:
+            row = await self._batcher.rotate(digest, now, successor, successor_sealed)
+        except _BatchFailed:
+            row = await self._batcher.rotate_alone(digest, now, successor, successor_sealed)
+        if row is None:
+            return Rotation(None, False, False)
+        rotated = bool(row.pop("rotated"))
+        denied = bool(row.pop("denied"))
+        return Rotation(_record(row), denied, rotated)
 
     async def get_for_spend(self, conn: Connection, digest: bytes) -> RefreshRecord | None:
         return _record(await conn.fetchrow(self._select_for_spend, digest))

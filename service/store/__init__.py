@@ -7,6 +7,7 @@ from service.store.database import (
     IntegrityViolation,
     Row,
     SchemaOutdated,
+    Statement,
     StorageUnavailable,
     UniqueViolation,
     open_database,
@@ -14,5 +15,5 @@ from service.store.database import (
 
 __all__ = [
     "Connection", "Database", "ForeignKeyViolation", "IntegrityViolation", "Row",
-    "SchemaOutdated", "StorageUnavailable", "UniqueViolation", "open_database",
+    "SchemaOutdated", "Statement", "StorageUnavailable", "UniqueViolation", "open_database",
 ]

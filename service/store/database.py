@@ -9,11 +9,14 @@ the same contract tests prove both (DESIGN §2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 Row = dict[str, Any]
+# One statement of a fixed sequence for ``Database.transact``: SQL and its parameters.
+Statement = tuple[str, Sequence[Any]]
 
 
 class StorageUnavailable(Exception):
@@ -95,6 +98,18 @@ class Database(Connection, Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Connection]:
         """A connection whose statements commit together or not at all."""
+        ...
+
+    async def transact(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """Run a fixed sequence of statements in one transaction (all or nothing, as
+        ``transaction()``) and return each one's rows, in order.
+
+        For a hot write whose later statements need nothing decided in Python from the
+        earlier ones' answers (their conditions are in the SQL itself): SQLite then
+        runs the whole transaction in one trip to its worker thread instead of one per
+        statement plus BEGIN and COMMIT, each trip costing a loop wake-up and a GIL
+        hand-off. Anything that decides between statements uses ``transaction()``.
+        """
         ...
 
     async def ping(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ from service.store.database import (
     IntegrityViolation,
     Row,
     SchemaOutdated,
+    Statement,
     StorageUnavailable,
     Timeouts,
     UniqueViolation,
@@ -188,6 +189,11 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[Connection]:
         async with self._acquire() as conn, conn.transaction():
             yield _PgConnection(conn)
+
+    async def transact(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        async with self._acquire() as conn, conn.transaction():
+            return [[dict(row) for row in await conn.fetch(sql, *args)]
+                    for sql, args in statements]
 
     async def ping(self) -> None:
         async with self._acquire() as conn:

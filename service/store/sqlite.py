@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,7 @@ from service.store.database import (
     IntegrityViolation,
     Row,
     SchemaOutdated,
+    Statement,
     StorageUnavailable,
     UniqueViolation,
 )
@@ -82,6 +83,21 @@ async def _translated() -> AsyncIterator[None]:
 
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
+
+
+def _run_transaction(conn: sqlite3.Connection, statements: list[tuple[str, tuple[Any, ...]]]
+                     ) -> list[list[Row]]:
+    """``SqliteDatabase.transact``'s work, on aiosqlite's worker thread: BEGIN
+    IMMEDIATE, the statements, COMMIT; ROLLBACK if any of them fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = [conn.execute(sql, args).fetchall() for sql, args in statements]
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return rows
 
 
 class _SqliteConnection:
@@ -197,6 +213,18 @@ class SqliteDatabase:
                 await self._conn.execute("COMMIT")
             finally:
                 self._in_transaction = None
+
+    async def transact(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """One trip to aiosqlite's worker thread for the whole transaction. aiosqlite
+        has no public call for running a function there, so this uses its
+        ``_execute`` and ``_conn`` (the version is pinned; the storage contract
+        tests run this on every change)."""
+        self._check_not_inside_transaction()
+        work = [(translate(sql), tuple(args)) for sql, args in statements]
+        async with self._mutex, _translated():
+            rows: list[list[Row]] = await self._conn._execute(  # type: ignore[no-untyped-call]
+                lambda: _run_transaction(self._conn._conn, work))
+        return rows
 
     async def ping(self) -> None:
         try:

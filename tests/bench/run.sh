@@ -55,7 +55,7 @@ for name in $BENCH; do
       section "JWKS on one worker vs the exchange"
       bash "$HERE/bench_jwks.sh" --duration "$DURATION" 2>"$OUT/jwks.err" | tee "$OUT/jwks.txt" ;;
     refresh)
-      section "Refresh rotation per server CPU-second"
+      section "Refresh rotation per server CPU-second, PostgreSQL + Redis and SQLite"
       "$PY" "$HERE/bench_refresh.py" --seconds "$DURATION" 2>"$OUT/refresh.err" | tee "$OUT/refresh.txt" ;;
     login_jwks)
       section "JWKS while logins run flat out"

@@ -106,3 +106,34 @@ async def test_an_unknown_token_finds_nothing(database: Database) -> None:
     """A digest that is not stored comes back without a record and changes nothing."""
     found = await SqlRefreshStore(database).rotate(_digest(), NOW, _digest(), None)
     assert found.record is None and not found.rotated
+
+
+async def test_a_batch_decides_each_rotation_on_its_own(database: Database) -> None:
+    """Rotations arriving together (one batch on either backend) of a usable, a spent,
+    a denied, an expired and an unknown token: only the usable one is spent, and each
+    comes back with its own view."""
+    store = SqlRefreshStore(database)
+    usable = await _family(database, store, "g")
+    spent = await _family(database, store, "h")
+    first = _digest()
+    assert (await store.rotate(spent, NOW + 1, first, None)).rotated
+    denied = await _family(database, store, "i")
+    await database.execute(
+        "INSERT INTO revocations (kind, value, not_before, created_at, expires_at)"
+        " VALUES ('sid', 'sid_i', NULL, $1, $2)", NOW, NOW + 900)
+    expired = await _family(database, store, "j")
+    await database.execute(
+        "UPDATE refresh_families SET expires_at = $1 WHERE id = 'sid_j'", NOW + 1)
+    unknown = _digest()
+    results = await asyncio.gather(*(
+        store.rotate(d, NOW + 2, _digest(), b"sealed")
+        for d in (usable, spent, denied, expired, unknown)))
+    assert [r.rotated for r in results] == [True, False, False, False, False]
+    assert [r.denied for r in results] == [False, False, True, False, False]
+    views = [r.record for r in results]
+    assert [v.family_id if v else None for v in views] == [
+        "sid_g", "sid_h", "sid_i", "sid_j", None]
+    assert views[0] is not None and views[0].spent_at is None
+    assert views[1] is not None and views[1].spent_at == NOW + 1
+    assert views[1].successor_digest == first
+    assert [await _count(database, f"sid_{n}") for n in "ghij"] == [2, 2, 1, 1]

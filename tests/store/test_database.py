@@ -187,6 +187,35 @@ async def test_the_database_is_usable_after_a_rollback(database: Database) -> No
     assert await database.fetchval("SELECT count(*) FROM clients") == 1
 
 
+async def test_transact_answers_each_statements_rows_in_order(database: Database) -> None:
+    """transact runs a fixed sequence in one transaction and answers every statement's
+    rows: none for a plain write, the written rows for RETURNING, a later read's."""
+    now = time.time()
+    results = await database.transact([
+        (CLIENT, ("c1", "c1", "read", now)),
+        ("UPDATE clients SET name = $2 WHERE id = $1 RETURNING id, name", ("c1", "renamed")),
+        ("SELECT id, name FROM clients ORDER BY id", ()),
+    ])
+    assert results == [[], [{"id": "c1", "name": "renamed"}],
+                       [{"id": "c1", "name": "renamed"}]]
+
+
+async def test_transact_commits_all_or_nothing(database: Database) -> None:
+    """A failing statement (typed, as elsewhere) undoes the earlier ones; the database
+    is usable afterwards."""
+    now = time.time()
+    await add_client(database, "before")
+    with pytest.raises(UniqueViolation):
+        await database.transact([
+            ("DELETE FROM clients", ()),
+            (CLIENT, ("c1", "c1", "read", now)),
+            (CLIENT, ("c1", "again", "read", now)),
+        ])
+    assert await database.fetch("SELECT id FROM clients") == [{"id": "before"}]
+    assert await database.transact([(CLIENT, ("c2", "c2", "read", now))]) == [[]]
+    assert await database.fetchval("SELECT count(*) FROM clients") == 2
+
+
 async def test_lock_inside_a_transaction_is_allowed_twice(database: Database) -> None:
     """A named lock can be taken in a transaction, and re-taken by the same one."""
     async with database.transaction() as tx:
