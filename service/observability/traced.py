@@ -14,7 +14,7 @@ type only: a driver's message may quote the row that broke a constraint.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -29,7 +29,7 @@ from redis.asyncio.client import Pipeline
 
 from service.signing.issuer import IssuedToken, TokenIssuer
 from service.signing.keyring import KeyRing
-from service.store.database import Connection, Database, Row
+from service.store.database import Connection, Database, Row, Statement
 
 # The first keyword, and the first table after FROM / INTO / UPDATE / JOIN: enough
 # to tell "SELECT api_keys" from "UPDATE refresh_tokens" without any of the text.
@@ -71,12 +71,15 @@ class _TracedStatements:
         self._parsed = parsed
 
     def _statement(self, sql: str) -> AbstractAsyncContextManager[None]:
+        return _async(self._statement_span(sql))
+
+    def _statement_span(self, sql: str) -> AbstractContextManager[Span | None]:
         known = self._parsed.get(sql)
         if known is None:
             known = _describe(sql, self._system)
             if len(self._parsed) < _PARSED_MAX:
                 self._parsed[sql] = known
-        return _async(_span(self._tracer, known[0], SpanKind.CLIENT, known[1]))
+        return _span(self._tracer, known[0], SpanKind.CLIENT, known[1])
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._statement(sql):
@@ -115,6 +118,15 @@ class TracedDatabase(_TracedStatements):
                    {"db.system.name": self._system}):
             async with self._database.transaction() as connection:
                 yield _TracedStatements(connection, self._tracer, self._system, self._parsed)
+
+    async def transact(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """One span for the whole transaction: its statements run in one trip (on
+        SQLite in one call to the driver's thread), so they have no times of their own;
+        the span counts them."""
+        with _span(self._tracer, "transaction", SpanKind.CLIENT,
+                   {"db.system.name": self._system,
+                    "db.operation.batch.size": len(statements)}):
+            return await self._database.transact(statements)
 
     async def ping(self) -> None:
         await self._database.ping()
