@@ -81,10 +81,23 @@ class Forwarder:
 
     def close(self) -> None:
         self.stop()
-        self.thaw()  # connections still waiting in a freeze see the stop and end
+        # Connections still waiting in a freeze see the stop and end, before the loop
+        # stops: a task left pending would be destroyed with the loop (and reported as
+        # an unraisable exception when the test session ends).
+        self._call(self._finish())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+    async def _finish(self) -> None:
+        self._flowing.set()
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
