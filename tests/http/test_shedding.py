@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.types import Message
+from starlette.types import ASGIApp, Message
 
 from service.http.shedding import InFlightLimit
 
@@ -60,14 +60,19 @@ async def test_the_count_starts_again_at_the_next_turn() -> None:
     assert answers.statuses == [200] * 3 + [200, 200, 200, 503]
 
 
-async def test_a_request_waiting_on_io_holds_its_place_across_turns() -> None:
-    release = asyncio.Event()
+def waiting_for(release: asyncio.Event) -> ASGIApp:
+    """An application that answers once ``release`` is set (a request waiting on I/O)."""
 
     async def waits(scope: Any, receive: Any, send: Any) -> None:
         await release.wait()
         await at_once(scope, receive, send)
 
-    limit, answers = InFlightLimit(waits, max_in_flight=2), Answers()
+    return waits
+
+
+async def test_a_request_waiting_on_io_holds_its_place_across_turns() -> None:
+    release = asyncio.Event()
+    limit, answers = InFlightLimit(waiting_for(release), max_in_flight=2), Answers()
     held = [asyncio.ensure_future(limit(scope(), receive, answers)) for _ in range(2)]
     for _ in range(3):
         await asyncio.sleep(0)
@@ -87,12 +92,7 @@ async def test_jwks_is_never_shed() -> None:
 async def test_a_slow_request_answered_frees_its_place_for_the_next_turn() -> None:
     """The answer of a request admitted turns ago counts in its own turn only."""
     release = asyncio.Event()
-
-    async def waits(scope: Any, receive: Any, send: Any) -> None:
-        await release.wait()
-        await at_once(scope, receive, send)
-
-    limit, answers = InFlightLimit(waits, max_in_flight=1), Answers()
+    limit, answers = InFlightLimit(waiting_for(release), max_in_flight=1), Answers()
     held = asyncio.ensure_future(limit(scope(), receive, answers))
     for _ in range(3):
         await asyncio.sleep(0)
