@@ -134,8 +134,15 @@ async def handle_integrity_violation(request: Request, exc: Exception) -> Respon
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    return crashed(exc, request.url.path)
+
+
+def crashed(exc: Exception, path: str) -> Response:
+    """The one ``request.crashed`` line (with the traceback, in the log only) and the
+    generic 500: Starlette's error middleware and the request context's answer for the
+    endpoints dispatched past the router both come here."""
     log.exception("request.crashed", error_type=type(exc).__name__)
-    return unexpected_response(request.url.path)
+    return unexpected_response(path)
 
 
 def unexpected_response(path: str) -> Response:

@@ -20,11 +20,9 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
-from service.http.errors import error_response, unexpected_response
+from service.http.errors import crashed, error_response
 from service.observability.logging import write_access_line
 from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, WORKER_REQUESTS
-
-log = structlog.get_logger("authd.http")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -114,8 +112,7 @@ class RequestContextMiddleware:
                     # middleware; the ones dispatched directly (direct.py) get it here.
                     if response_started:
                         raise
-                    log.exception("request.crashed", error_type=type(exc).__name__)
-                    await unexpected_response(path)(scope, _no_body, send_wrapper)
+                    await crashed(exc, path)(scope, _no_body, send_wrapper)
                     raise
         finally:
             template = route_template(scope, path)
@@ -130,9 +127,8 @@ class RequestContextMiddleware:
             series[1].observe(elapsed)
             self._worker_requests.inc()
             write_access_line(method, template, status, round(elapsed * 1000, 2))
-            # The request id stays bound: a crash is logged (``request.crashed``) by
-            # Starlette's outermost error middleware only after this block, and its
-            # line must carry the id too. The next request starts by clearing.
+            # The request id stays bound: a crash that escapes (uvicorn logs it after
+            # this block) must carry the id too. The next request starts by clearing.
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         """Answer 413 without reading the rest of the body (the server then closes)."""
