@@ -277,7 +277,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         balanced_listeners_supported,
         check_port_free,
         run_balanced,
-        run_with_admin_listener,
+        run_bound,
     )
 
     host = args.host or settings.host
@@ -326,7 +326,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
+        # uvloop, with listeners that accept every waiting connection per turn
+        # (service/http/accepting.py).
+        loop="service.http.accepting:new_event_loop",
         # uvicorn's httptools protocol, each response's head sent with its body in
         # one write (service/http/coalescing.py).
         http=CoalescingHttpToolsProtocol,
@@ -342,17 +344,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     try:
         if balanced:
             run_balanced(uvicorn.Config("service.app:create_app_from_env", **options))
-        elif settings.admin_listen is not None:
-            # A second socket for /admin and /console (service/http/listeners.py).
-            run_with_admin_listener(uvicorn.Config("service.app:create_app_from_env",
-                                                   **options))
         else:
             if workers > 1:
                 structlog.get_logger("authd.workers").warning(
                     "workers.shared_listener", workers=workers, platform=sys.platform,
                     detail="SO_REUSEPORT does not balance here: the workers share one "
                     "socket and the kernel's accept order decides which one serves")
-            uvicorn.run("service.app:create_app_from_env", **options)
+            # The listener and the admin one, when AUTHD_ADMIN_LISTEN is set
+            # (service/http/listeners.py).
+            run_bound(uvicorn.Config("service.app:create_app_from_env", **options))
     finally:
         # The multi-worker supervisor returns once its workers stopped; a folder made
         # here is ours to remove, or one per start would pile up in /tmp.

@@ -169,9 +169,11 @@ def _forget_metrics(pid: int | None) -> None:
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-def run_with_admin_listener(config: Config) -> None:
-    """One listener plus the admin one, in this process or in uvicorn's shared-socket
-    workers (the balanced mode binds both in each worker instead)."""
+def run_bound(config: Config) -> None:
+    """Bind the listener (and the admin one, when set) here and serve them in this
+    process or in uvicorn's shared-socket workers; the balanced mode binds both in
+    each worker instead. Handing uvicorn sockets, never a host and port, is what puts
+    them on the accepting loop's listener (service/http/accepting.py)."""
     from uvicorn import Server
 
     admin = admin_listener()
