@@ -14,14 +14,13 @@ import re
 import time
 from collections.abc import Sequence
 
-import structlog
 from prometheus_client import Counter, Histogram
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
 from service.http.errors import crashed, error_response
-from service.observability.logging import write_access_line
+from service.observability.logging import REQUEST_ID, write_access_line
 from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, WORKER_REQUESTS
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -96,10 +95,7 @@ class RequestContextMiddleware:
                                           headers={"Connection": "close"})
             return message
 
-        # Each request starts from an empty context, so nothing bound while serving
-        # an earlier request in this task (or left from the crash path) carries over.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        REQUEST_ID.set(request_id)
         try:
             if declared is not None and declared > self.max_body_bytes:
                 await self._too_large(scope, send_wrapper)
@@ -127,8 +123,8 @@ class RequestContextMiddleware:
             series[1].observe(elapsed)
             self._worker_requests.inc()
             write_access_line(method, template, status, round(elapsed * 1000, 2))
-            # The request id stays bound: a crash that escapes (uvicorn logs it after
-            # this block) must carry the id too. The next request starts by clearing.
+            # The request id stays set: a crash that escapes (uvicorn logs it after
+            # this block) must carry the id too. The next request sets its own.
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         """Answer 413 without reading the rest of the body (the server then closes)."""

@@ -17,6 +17,7 @@ import re
 import sys
 import time
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, TextIO
 
@@ -119,6 +120,24 @@ class _NamedWriteLogger(structlog.WriteLogger):
         self.name = name or "authd"
 
 
+# The request's context in every line written while it is served: its id, and nothing
+# else. One variable of our own, set once per request, rather than structlog's
+# contextvars, whose bind, clear and merge each walk the whole context: that walk was
+# a tenth of what authd adds to a token (issue 15). Under uvicorn each request runs in
+# a task of its own, so the value goes with the request; the request middleware sets
+# it first thing, so a request in-process never shows its predecessor's id either.
+REQUEST_ID: ContextVar[str | None] = ContextVar("authd_request_id", default=None)
+
+
+def add_request_id(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def _add_logger_name(
     logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -136,7 +155,7 @@ def configure(log_format: str = "console", level: str = "info") -> None:
     dropped before any processor runs.
     """
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.processors.add_log_level,
         _add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -186,7 +205,6 @@ def configure(log_format: str = "console", level: str = "info") -> None:
 # ---- the access line ---------------------------------------------------------------
 
 ACCESS_LOGGER = "authd.access"
-_access_log = structlog.get_logger(ACCESS_LOGGER)
 
 
 def write_access_line(method: str, route: str, status: int, duration_ms: float) -> None:
@@ -206,8 +224,10 @@ def write_access_line(method: str, route: str, status: int, duration_ms: float) 
     if line is not None and structlog.get_config()["processors"] is line.processors:
         line.write(method, route, status, duration_ms)
     else:
-        _access_log.info("request", method=method, route=route, status=status,
-                         duration_ms=duration_ms)
+        # A logger got now, not kept: a kept one caches the configuration of its
+        # first use and would miss a later one (structlog.testing.capture_logs).
+        structlog.get_logger(ACCESS_LOGGER).info(
+            "request", method=method, route=route, status=status, duration_ms=duration_ms)
 
 
 class _JSONAccessLine:
@@ -222,6 +242,8 @@ class _JSONAccessLine:
         self._second = -1
         self._stamp = ""
         self._pending: list[str] = []
+        # Bounded like the metric labels: methods, route templates and statuses are.
+        self._heads: dict[tuple[str, str, int], str] = {}
         atexit.register(self.flush)
 
     def _timestamp(self) -> str:
@@ -238,16 +260,17 @@ class _JSONAccessLine:
         # What JSONRenderer prints for the same members in the same order:
         # ``json.dumps`` of each value, ", " and ": " between them. The method (one
         # of the HTTP parser's fixed set) and the route (a template of our own routes)
-        # need no scrubbing; the bound context does.
-        line = (f'{{"method": {_json_string(method)}, "route": '
-                f'{_json_string(route)}, "status": {int(status)}, '
-                f'"duration_ms": {float(duration_ms)!r}, "event": "request"')
-        for key, value in structlog.contextvars.get_contextvars().items():
-            if key not in _ACCESS_MEMBERS:
-                value = _redact_item(key, value)
-                line += f", {_json_string(key)}: " + (
-                    _json_string(value) if isinstance(value, str)
-                    else json.dumps(value, default=repr))
+        # need no scrubbing, and their part of the line is made once; the request id
+        # (a client may send its own) is redacted like any other value.
+        head = self._heads.get((method, route, status))
+        if head is None:
+            head = self._heads[(method, route, status)] = (
+                f'{{"method": {_json_string(method)}, "route": {_json_string(route)}, '
+                f'"status": {int(status)}, "duration_ms": ')
+        line = f'{head}{float(duration_ms)!r}, "event": "request"'
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            line += f', "request_id": {_json_string(_redact_item("request_id", request_id))}'
         pending = self._pending
         pending.append(f'{line}, "level": "info", "logger": "{ACCESS_LOGGER}", '
                        f'"timestamp": "{self._timestamp()}"}}\n')
@@ -264,7 +287,5 @@ class _JSONAccessLine:
             self._stream.flush()
 
 
-_ACCESS_MEMBERS = frozenset({"method", "route", "status", "duration_ms", "event", "level",
-                             "logger", "timestamp"})
 _json_string = json.encoder.encode_basestring_ascii  # json.dumps' own, for one string
 _access_line: _JSONAccessLine | None = None

@@ -11,6 +11,7 @@ import structlog
 
 from service.observability.logging import (
     REDACTED,
+    REQUEST_ID,
     configure,
     redact,
     scrub,
@@ -221,25 +222,44 @@ def test_the_access_line_is_what_the_processor_chain_would_write(
 ) -> None:
     """The access line is rendered in one step (it is written for every request): the
     same members, values and redaction as structlog's chain writes for the same call,
-    bound context included, the timestamp aside (taken a moment apart)."""
+    the request id included (redacted when a client sent a secret as its id), the
+    timestamp aside (taken a moment apart)."""
     configure("json", "info")
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(
-        request_id="ak_live_" + "A" * 30, peer={"api_key": "x", "n": 1}, raw=b"\x00")
-    try:
-        write_access_line("POST", "/v1/token", 200, 0.28)
-        structlog.get_logger("authd.access").info(
-            "request", method="POST", route="/v1/token", status=200, duration_ms=0.28)
-    finally:
-        structlog.contextvars.clear_contextvars()
-    fast, chain = capsys.readouterr().err.splitlines()
-    fast_record, chain_record = json.loads(fast), json.loads(chain)
-    assert fast_record.pop("timestamp").endswith("Z")
-    chain_record.pop("timestamp")
-    assert fast_record == chain_record
-    assert list(fast_record) == list(chain_record)
-    assert fast_record["request_id"] == REDACTED
-    assert fast_record["peer"] == {"api_key": REDACTED, "n": 1}
+    for request_id in ("ak_live_" + "A" * 30, "4c6904b6b697914a000000000000c30f", None):
+        token = REQUEST_ID.set(request_id)
+        try:
+            write_access_line("POST", "/v1/token", 200, 0.28)
+            structlog.get_logger("authd.access").info(
+                "request", method="POST", route="/v1/token", status=200, duration_ms=0.28)
+        finally:
+            REQUEST_ID.reset(token)
+        fast, chain = capsys.readouterr().err.splitlines()
+        fast_record, chain_record = json.loads(fast), json.loads(chain)
+        assert fast_record.pop("timestamp").endswith("Z")
+        chain_record.pop("timestamp")
+        assert fast_record == chain_record
+        assert list(fast_record) == list(chain_record)
+        if request_id is None:
+            assert "request_id" not in fast_record
+        elif request_id.startswith("ak_live_"):
+            assert fast_record["request_id"] == REDACTED
+        else:
+            assert fast_record["request_id"] == request_id
+
+
+def test_the_access_line_head_is_made_once_per_route_and_status(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The remembered part of the line belongs to its method, route and status: lines
+    of different statuses and routes written one after the other keep their own."""
+    configure("json", "info")
+    for method, route, status in [("POST", "/v1/token", 200), ("POST", "/v1/token", 429),
+                                  ("GET", "/healthz", 200), ("POST", "/v1/token", 200)]:
+        write_access_line(method, route, status, 1.5)
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(r["method"], r["route"], r["status"]) for r in records] == [
+        ("POST", "/v1/token", 200), ("POST", "/v1/token", 429), ("GET", "/healthz", 200),
+        ("POST", "/v1/token", 200)]
 
 
 def test_the_access_line_follows_the_level(
