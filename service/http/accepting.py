@@ -112,6 +112,10 @@ class Listener:
             conn.close()
 
     def close(self) -> None:
+        """Stop accepting; connections still in their TLS handshake are dropped (an
+        established connection is uvicorn's to finish)."""
+        for task in self._handshakes:
+            task.cancel()
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None

@@ -188,6 +188,40 @@ def test_tls_connections_are_served_and_a_failed_handshake_harms_no_other(
         loop.close()
 
 
+def test_closing_drops_a_connection_still_in_its_tls_handshake(tmp_path: Path) -> None:
+    """A client that connects to the TLS listener and says nothing is mid-handshake
+    when the listener closes: it is dropped then, not left to the handshake timeout."""
+    certificate = self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(certificate.cert, certificate.key)
+    loop = AcceptingLoop()
+    try:
+        sock = listening_socket()
+        port = sock.getsockname()[1]
+        turns = Turns(loop)
+        made: list[int] = []
+
+        async def scenario() -> bytes:
+            server = await loop.create_server(lambda: Echo(turns, made), sock=sock,
+                                              backlog=16, ssl=server_context,
+                                              ssl_handshake_timeout=60)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(5):  # the listener accepts and starts the handshake
+                await asyncio.sleep(0)
+            server.close()
+            try:
+                return await asyncio.wait_for(reader.read(), 5)
+            finally:
+                writer.close()
+
+        assert loop.run_until_complete(scenario()) == b""  # end of stream, promptly
+        turns.stop()
+        close_open(loop)
+        assert made == []
+    finally:
+        loop.close()
+
+
 def test_out_of_descriptors_the_listener_pauses_then_resumes(tmp_path: Path) -> None:
     """EMFILE for real: a child process whose descriptor limit is reached. The
     listener says so once, stops polling the socket, and accepts the waiting
