@@ -363,8 +363,12 @@ def verdict(sign: float | None, bare: dict[tuple[str, int], Row], peer: dict[int
             for conns, limit in ((64, 3.0), (8, 2.0)):
                 row = one.get((endpoint, conns))
                 if row:
+                    floor = bare.get(("token", conns))
                     check(f"{endpoint} 1w c={conns} p99/p50", row.p99 / row.p50, limit,
                           at_most=True)
+                    if floor:
+                        say(f"    (bare stack /token c={conns} p99/p50 in this run: "
+                            f"{floor.p99 / floor.p50:.2f})")
             row = one.get((endpoint, 64))
             if row:
                 check(f"{endpoint} 1w c=64 max latency ms", row.max_ms, 1000, at_most=True,
