@@ -21,7 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import PayloadTooLarge
 from service.http.errors import crashed, error_response
 from service.observability.logging import REQUEST_ID, write_access_line
-from service.observability.metrics import HTTP_DURATION, HTTP_REQUESTS, WORKER_REQUESTS
+from service.observability.metrics import (
+    HTTP_DURATION,
+    HTTP_REQUESTS,
+    WORKER_REQUESTS,
+    LabelledChildren,
+)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -51,10 +56,9 @@ class RequestContextMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self._worker_requests = WORKER_REQUESTS.labels(worker)
-        # The labelled series by (route template, method, status): ``labels()`` costs a
-        # lock and a few dict operations per call, twice a request on the hot path.
         # Bounded: templates and statuses are, and httptools knows a fixed set of methods.
-        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._series: LabelledChildren[tuple[str, str, int], tuple[Counter, Histogram]] = (
+            LabelledChildren(_http_series))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,13 +118,9 @@ class RequestContextMiddleware:
             template = route_template(scope, path)
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            series = self._series.get((template, method, status))
-            if series is None:
-                labels = (template, method, str(status))
-                series = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
-                self._series[(template, method, status)] = series
-            series[0].inc()
-            series[1].observe(elapsed)
+            requests, duration = self._series[template, method, status]
+            requests.inc()
+            duration.observe(elapsed)
             self._worker_requests.inc()
             write_access_line(method, template, status, round(elapsed * 1000, 2))
             # The request id stays set: a crash that escapes (uvicorn logs it after
@@ -133,6 +133,12 @@ class RequestContextMiddleware:
         )
         response.headers["Connection"] = "close"
         await response(scope, _no_body, send)
+
+
+def _http_series(labels: tuple[str, str, int]) -> tuple[Counter, Histogram]:
+    """Both HTTP series of (route template, method, status); ``labels()`` writes the
+    status as its string."""
+    return HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels)
 
 
 UNMATCHED = "<unmatched>"

@@ -36,6 +36,7 @@ from service.http.requests import parse_form
 from service.observability.metrics import (
     TOKEN_REQUESTS_FAILED,
     TOKENS_ISSUED,
+    LabelledChildren,
 )
 from service.store import IntegrityViolation, StorageUnavailable
 
@@ -158,7 +159,8 @@ class TokenEndpoint:
 
     def __init__(self) -> None:
         self._grants: dict[str, GrantHandler] = {}
-        self._issued: dict[str, Counter] = {}
+        # Keyed by grant_type: only registered grants get past the dispatch below.
+        self._issued: LabelledChildren[str, Counter] = LabelledChildren(TOKENS_ISSUED.labels)
 
     def register(self, grant_type: str, handler: GrantHandler) -> None:
         self._grants[grant_type] = handler
@@ -196,10 +198,7 @@ class TokenEndpoint:
             TOKEN_REQUESTS_FAILED.labels(grant_label, exc.code).inc()
             await send_error(send, exc)
             return
-        issued = self._issued.get(grant_label)
-        if issued is None:  # the labelled child, looked up once per grant type
-            issued = self._issued[grant_label] = TOKENS_ISSUED.labels(grant_label)
-        issued.inc()
+        self._issued[grant_label].inc()
         await send_token(send, body)
 
 

@@ -9,6 +9,8 @@ before any worker starts, and ``/metrics`` aggregates every worker's files.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -118,6 +120,33 @@ CHANGE_FEED_DELIVERED = Counter(
     "Invalidations this replica learned from the database's change cursor rather than"
     " from Redis pub/sub.",
 )
+
+_K = TypeVar("_K", bound=Hashable)
+_C = TypeVar("_C")
+
+
+class LabelledChildren(dict[_K, _C]):
+    """The labelled children of a metric, each looked up once: ``children[key]``.
+
+    ``Metric.labels(...)`` takes a lock, builds a tuple of strings and looks it up on
+    every call, a cost the hot path would pay on every request; here a known key is one
+    dict subscription, and ``labelled(key)`` runs only the first time the key is seen.
+    For a metric of one label pass its ``labels``; otherwise a function of the key (for
+    series always taken together, returning all of them, so that they cost one lookup
+    between them).
+
+    Nothing is ever evicted, so the keys must come from a bounded set: label values of
+    authd's own making (route templates, grant types, statuses, the HTTP parser's
+    methods), never a value a client chooses freely.
+    """
+
+    def __init__(self, labelled: Callable[[_K], _C]) -> None:
+        super().__init__()
+        self._labelled = labelled
+
+    def __missing__(self, key: _K) -> _C:
+        child = self[key] = self._labelled(key)
+        return child
 
 
 def render() -> tuple[bytes, str]:

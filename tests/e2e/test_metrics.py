@@ -9,6 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.apikeys.support import bootstrap
 from tests.support.servers import Server
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +70,30 @@ def test_a_parameterised_path_is_labelled_by_its_template(
     text = httpx.get(server.base_url + "/metrics").text
     assert "raw-client-123" not in text
     assert requests_total(server, "/admin/clients/{client_id}", str(status)) == 1
+
+
+def test_tokens_issued_at_the_token_endpoint_are_counted_by_grant(
+    start_server: StartServer, embedded_env: dict[str, str]
+) -> None:
+    """Each token /oauth/token issues counts once under its grant_type; a refused
+    request counts as a failure, not as an issued token."""
+    server = start_server(embedded_env)
+    admin = bootstrap(server)
+    client = admin.client("metrics-check", "read:things")
+    key = admin.key(client["id"])["api_key"]
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        for _ in range(2):
+            issued = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(client["id"], key))
+            assert issued.status_code == 200, issued.text
+        refused = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                            auth=(client["id"], "ak_live_wrong"))
+        assert refused.status_code == 401
+    found = samples(server)
+    assert found[("authd_tokens_issued_total", (("grant", "client_credentials"),))] == 2
+    failed = ("authd_token_requests_failed_total",
+              (("error", "invalid_client"), ("grant", "client_credentials")))
+    assert found[failed] == 1
 
 
 def test_two_workers_sum_their_counts(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.observability.metrics import HTTP_REQUESTS, render
+from service.observability.metrics import HTTP_REQUESTS, LabelledChildren, render
 
 
 def test_the_exposition_parses_and_names_the_http_families() -> None:
@@ -22,3 +23,45 @@ def test_every_family_is_prefixed_authd() -> None:
     names = {family.name for family in text_string_to_metric_families(body.decode())}
     foreign = {n for n in names if not n.startswith(("authd_", "process_", "python_"))}
     assert foreign == set()
+
+
+def test_the_same_labels_give_the_same_child() -> None:
+    """A key seen before answers the child made the first time, the metric's own."""
+    requests = Counter("requests", "Requests.", ["route", "status"], registry=CollectorRegistry())
+    children: LabelledChildren[tuple[str, int], Counter] = LabelledChildren(
+        lambda labels: requests.labels(*labels))
+    first = children["/oauth/token", 200]
+    assert children["/oauth/token", 200] is first
+    assert first is requests.labels("/oauth/token", "200")
+
+
+def test_a_child_is_labelled_once_per_key() -> None:
+    """``labelled`` runs the first time a key is seen, never again for it."""
+    requests = Counter("requests", "Requests.", ["grant"], registry=CollectorRegistry())
+    seen: list[str] = []
+
+    def labelled(grant: str) -> Counter:
+        seen.append(grant)
+        return requests.labels(grant)
+
+    children = LabelledChildren(labelled)
+    for grant in ["client_credentials", "refresh_token", "client_credentials"]:
+        children[grant].inc()
+    assert seen == ["client_credentials", "refresh_token"]
+
+
+def test_increments_land_on_their_own_labelled_series() -> None:
+    """Each key counts on the series of its label values and on no other."""
+    registry = CollectorRegistry()
+    issued = Counter("issued", "Tokens issued.", ["grant"], registry=registry)
+    children: LabelledChildren[str, Counter] = LabelledChildren(issued.labels)
+    children["client_credentials"].inc()
+    children["client_credentials"].inc()
+    children["refresh_token"].inc()
+
+    def counted(grant: str) -> float | None:
+        return registry.get_sample_value("issued_total", {"grant": grant})
+
+    assert counted("client_credentials") == 2
+    assert counted("refresh_token") == 1
+    assert counted("password") is None
