@@ -133,9 +133,19 @@ ensure_quickstart_tools() {
     || { say "curl or jq is missing after installing them"; return 1; }
 }
 
+# The one-send test (tests/http/test_e2e_one_send.py) watches the real server's socket
+# writes with Debian's strace.
+ensure_strace() {
+  if command -v strace >/dev/null; then say "strace is $(command -v strace)"; return 0; fi
+  say "installing strace (Debian's package, for the one-send test)"
+  apt_install strace
+  command -v strace >/dev/null || { say "strace is missing after installing it"; return 1; }
+}
+
 ensure_postgres
 ensure_redis
 ensure_promtool
 ensure_chromium
 ensure_node
 ensure_quickstart_tools
+ensure_strace

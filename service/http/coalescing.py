@@ -9,8 +9,10 @@ protocol below gives uvicorn a transport that holds a write that is a response h
 and sends it with the next write, in one call; a head that no write follows within
 the same turn of the event loop (a 204, a 304, a ``HEAD`` answer, a body that is still
 being produced) is sent at the end of that turn, and closing or aborting the
-connection sends or drops it first. Nothing else about uvicorn's HTTP handling
-changes: parsing, keep-alive, flow control and pipelining are its own.
+connection sends or drops it first. The end-of-turn send is scheduled with every head
+and cancelled when the body takes the head, so the common case runs no callback for
+it. Nothing else about uvicorn's HTTP handling changes: parsing, keep-alive, flow
+control and pipelining are its own.
 """
 
 from __future__ import annotations
@@ -31,24 +33,41 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
+        # The held head's send at the end of the turn. A body written in the same turn
+        # (nearly every response) takes the head first and calls this off: cancelling
+        # a handle costs less than letting the loop run a callback with nothing to do.
+        self._end_of_turn: asyncio.Handle | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         held = self._held
         if held is not None:
-            self._held = None
+            self._release()
             self._transport.write(held + bytes(data))
         elif data[:9] == _HEAD_START and data[-4:] == _HEAD_END:
             self._held = bytes(data)
-            self._loop.call_soon(self.flush)
+            self._end_of_turn = self._loop.call_soon(self._send_at_end_of_turn)
         else:
             self._transport.write(data)
 
     def flush(self) -> None:
+        """Send a held head now, unless the connection is already closing."""
         held = self._held
         if held is not None:
-            self._held = None
+            self._release()
             if not self._transport.is_closing():
                 self._transport.write(held)
+
+    def _send_at_end_of_turn(self) -> None:
+        self._end_of_turn = None  # running now: nothing left to call off
+        self.flush()
+
+    def _release(self) -> None:
+        """Hold nothing and call off the end-of-turn send of what was held."""
+        self._held = None
+        end_of_turn = self._end_of_turn
+        if end_of_turn is not None:
+            self._end_of_turn = None
+            end_of_turn.cancel()
 
     def writelines(self, lines: Any) -> None:
         self.write(b"".join(lines))
@@ -62,7 +81,7 @@ class CoalescingTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._held = None
+        self._release()
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:

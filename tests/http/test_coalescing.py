@@ -1,13 +1,17 @@
 """The response head waits for the body: one socket write per small response.
 
 The transport under test wraps a recording transport (a stand-in for the socket, not
-for any storage); the real server runs on this protocol (``authd serve``) in every
-end-to-end test, which is where its answers are checked.
+for any storage) and schedules on the running loop through ``Scheduling``, which only
+keeps the handles it returns; the real server runs on this protocol (``authd serve``)
+in every end-to-end test, which is where its answers are checked, and
+``test_e2e_one_send.py`` watches its system calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any, cast
 
 from service.http.coalescing import CoalescingTransport
 
@@ -29,8 +33,28 @@ class Recording(asyncio.Transport):
     def close(self) -> None:
         self.closed = True
 
+    def abort(self) -> None:
+        self.closed = True
+
     def get_extra_info(self, name: str, default: object = None) -> object:
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
+
+
+class Scheduling:
+    """The running loop, keeping the handle of every callback scheduled on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.handles: list[asyncio.Handle] = []
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> asyncio.Handle:
+        handle = self.loop.call_soon(callback, *args)
+        self.handles.append(handle)
+        return handle
+
+
+def coalescing(inner: Recording, scheduling: Scheduling) -> CoalescingTransport:
+    return CoalescingTransport(inner, cast(asyncio.AbstractEventLoop, scheduling))
 
 
 async def test_a_head_and_its_body_go_out_in_one_write() -> None:
@@ -42,6 +66,28 @@ async def test_a_head_and_its_body_go_out_in_one_write() -> None:
     assert inner.writes == [HEAD + b"{}"]
 
 
+async def test_a_body_calls_off_the_end_of_turn_send_of_its_head() -> None:
+    """The send scheduled with the head is cancelled, not left to run with nothing to do."""
+    inner, scheduling = Recording(), Scheduling()
+    transport = coalescing(inner, scheduling)
+    transport.write(HEAD)
+    transport.write(b"{}")
+    assert [handle.cancelled() for handle in scheduling.handles] == [True]
+    await asyncio.sleep(0)
+    assert inner.writes == [HEAD + b"{}"]
+
+
+async def test_each_response_on_a_connection_schedules_and_calls_off_its_own_send() -> None:
+    """Keep-alive: a second head after a sent response is held again, and sent with its body."""
+    inner, scheduling = Recording(), Scheduling()
+    transport = coalescing(inner, scheduling)
+    for body in (b"{}", b"[]"):
+        transport.write(HEAD)
+        transport.write(body)
+    assert inner.writes == [HEAD + b"{}", HEAD + b"[]"]
+    assert [handle.cancelled() for handle in scheduling.handles] == [True, True]
+
+
 async def test_a_head_without_a_body_goes_out_at_the_end_of_the_turn() -> None:
     """A 304 or a HEAD answer: nothing follows the head, which is not held longer."""
     inner = Recording()
@@ -49,6 +95,17 @@ async def test_a_head_without_a_body_goes_out_at_the_end_of_the_turn() -> None:
     transport.write(HEAD)
     await asyncio.sleep(0)
     assert inner.writes == [HEAD]
+
+
+async def test_a_head_sent_at_the_end_of_the_turn_is_not_held_for_the_next_write() -> None:
+    """After the end-of-turn send, a body that comes later goes out on its own."""
+    inner, scheduling = Recording(), Scheduling()
+    transport = coalescing(inner, scheduling)
+    transport.write(HEAD)
+    await asyncio.sleep(0)
+    transport.write(b"{}")
+    assert inner.writes == [HEAD, b"{}"]
+    assert [handle.cancelled() for handle in scheduling.handles] == [False]
 
 
 async def test_closing_sends_a_held_head_first_and_other_writes_pass_at_once() -> None:
@@ -61,6 +118,27 @@ async def test_closing_sends_a_held_head_first_and_other_writes_pass_at_once() -
     assert inner.closed
     await asyncio.sleep(0)
     assert inner.writes == [b"0\r\n\r\n", HEAD]  # the end of the turn has nothing left
+
+
+async def test_closing_calls_off_the_end_of_turn_send_of_the_head_it_sent() -> None:
+    """close sends the held head itself, so nothing stays scheduled behind it."""
+    inner, scheduling = Recording(), Scheduling()
+    transport = coalescing(inner, scheduling)
+    transport.write(HEAD)
+    transport.close()
+    assert inner.writes == [HEAD]
+    assert [handle.cancelled() for handle in scheduling.handles] == [True]
+
+
+async def test_aborting_drops_the_held_head_and_its_end_of_turn_send() -> None:
+    """abort sends nothing, now or at the end of the turn."""
+    inner, scheduling = Recording(), Scheduling()
+    transport = coalescing(inner, scheduling)
+    transport.write(HEAD)
+    transport.abort()
+    assert [handle.cancelled() for handle in scheduling.handles] == [True]
+    await asyncio.sleep(0)
+    assert inner.writes == []
 
 
 async def test_everything_else_is_the_wrapped_transports() -> None:
