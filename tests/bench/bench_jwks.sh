@@ -9,8 +9,9 @@
 #   - GET /.well-known/jwks.json + If-None-Match  (304)
 #   - POST /v1/token with an API key from `authd bootstrap` (the exchange)
 # and `openssl speed -seconds 3 rsa2048` (raw single-core RSA-2048 sign rate).
-# Prints one row per measurement and the ratios. The target (DESIGN §7) is JWKS >= 10x
-# the exchange rate; the ratios to openssl's sign rate are context, not a target.
+# Prints one row per measurement and the ratios, all context: DESIGN §7's JWKS target is
+# now a ratio to the bare stack's fixed-JSON route, checked in the saturation section
+# (an earlier "JWKS >= 10x the exchange" fell as the exchange itself got faster).
 # Rates count successful answers only: wrk's "Non-2xx or 3xx" (status >= 400, e.g. a
 # 429 or 401 refusal) are taken out, so refused exchanges never inflate a rate.
 set -euo pipefail
@@ -95,6 +96,6 @@ jwks, n304, sign, tokens = map(float, sys.argv[1:])
 print(f"ratio JWKS 200 / openssl sign rate   {jwks / sign:6.2f}x")
 print(f"ratio JWKS 304 / openssl sign rate   {n304 / sign:6.2f}x")
 if tokens:
-    print(f"ratio JWKS 200 / exchange rate       {jwks / tokens:6.2f}x  (target >= 10x)")
+    print(f"ratio JWKS 200 / exchange rate       {jwks / tokens:6.2f}x")
     print(f"ratio JWKS 304 / exchange rate       {n304 / tokens:6.2f}x")
 PY

