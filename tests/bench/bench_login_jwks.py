@@ -27,6 +27,7 @@ from pathlib import Path
 from bench_refresh import (  # type: ignore[import-not-found]
     PASSWORD,
     Connection,
+    backend_env,
     drop_run_databases,
     post_json,
     start_server,
@@ -71,7 +72,10 @@ async def main() -> None:
     args = parser.parse_args()
 
     log = Path(tempfile.gettempdir()) / f"authd-bench-login-{os.getpid()}.log"
-    server = await start_server({}, 1, log)
+    # A fresh PostgreSQL database and Redis prefix: with no database named the server
+    # took the embedded default under ./data, which a previous run had sealed under
+    # another KEK (start-up then refused it).
+    server = await start_server(await backend_env("postgresql", log.parent), 1, log)
     try:
         for n in range(args.logins):
             server.cli(["users", "create", f"flood{n}@example.com"], stdin=PASSWORD + "\n")
