@@ -286,12 +286,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     settings.check_workers(workers)
     load_kek(settings)  # fail before forking when the KEK is unusable
     balanced = workers > 1 and balanced_listeners_supported()
-    if balanced:
-        # Each worker binds its own SO_REUSEPORT listener (service/workers.py).
-        try:
-            check_port_free(host, port)
-        except OSError as exc:
-            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    # Every mode binds its listener itself (service/workers.py): a taken port is named
+    # here in one line, before anything starts.
+    try:
+        check_port_free(host, port)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     if workers > 1 and settings.redis_url is None:
         structlog.get_logger("authd.workers").warning(
             "workers.per_process_limits", workers=workers,

@@ -142,13 +142,17 @@ def test_a_killed_worker_is_replaced_with_its_own_listener(
     assert httpx.get(server.base_url + "/healthz").status_code == 200
 
 
-def test_a_taken_port_stops_start_up_with_one_line(embedded_env: dict[str, str]) -> None:
-    """With the port held by another program, serve --workers 2 exits non-zero naming it."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_taken_port_stops_start_up_with_one_line(
+    embedded_env: dict[str, str], workers: str
+) -> None:
+    """With the port held by another program, serve exits non-zero naming it, with one
+    worker as with several (each binds its listener itself)."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = run_cli(["serve", "--port", str(port), "--workers", "2"],
+        result = run_cli(["serve", "--port", str(port), "--workers", workers],
                          {**embedded_env, "AUTHD_PER_PROCESS_LIMITS": "true"}, check=False)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
