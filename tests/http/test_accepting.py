@@ -16,9 +16,11 @@ import ssl
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, TypeVar, cast
 
 import uvloop
 
@@ -26,6 +28,7 @@ from service.http.accepting import AcceptingLoop, Listener
 from tests.deploy.tls import self_signed
 
 BURST = 24
+_T = TypeVar("_T")
 OPEN: list[asyncio.Transport] = []  # closed before each test's loop closes
 
 
@@ -104,6 +107,49 @@ def turns_to_accept(loop_factory: Callable[[], asyncio.AbstractEventLoop],
         loop.close()
 
 
+@dataclass
+class Bench:
+    """An accepting loop with a bound, not yet listening socket, counting its turns."""
+
+    loop: AcceptingLoop
+    sock: socket.socket
+    turns: Turns
+    made: list[int]
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.port = int(self.sock.getsockname()[1])  # kept: closing the listener closes it
+
+    async def serve(self, **options: Any) -> Listener:
+        server = await self.loop.create_server(lambda: Echo(self.turns, self.made),
+                                               sock=self.sock, backlog=16, **options)
+        assert isinstance(server, Listener)
+        return server
+
+    def run(self, scenario: Coroutine[Any, Any, _T]) -> _T:
+        return self.loop.run_until_complete(asyncio.wait_for(scenario, 10))
+
+
+@contextmanager
+def accepting_loop() -> Iterator[Bench]:
+    loop = AcceptingLoop()
+    try:
+        bench = Bench(loop, listening_socket(), Turns(loop), [])
+        yield bench
+        bench.turns.stop()
+        close_open(loop)
+    finally:
+        loop.close()
+
+
+def tls_server_context(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context for a self-signed certificate, and the certificate's path."""
+    certificate = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.cert, certificate.key)
+    return context, certificate.cert
+
+
 def test_every_waiting_connection_is_accepted_within_the_same_few_turns() -> None:
     made = turns_to_accept(AcceptingLoop)
     assert len(made) == BURST
@@ -119,18 +165,12 @@ def test_uvloop_alone_admits_one_connection_per_turn() -> None:
 
 
 def test_connections_are_served_and_closing_stops_accepting() -> None:
-    loop = AcceptingLoop()
-    try:
-        sock = listening_socket()
-        port = sock.getsockname()[1]
-        turns = Turns(loop)
-        made: list[int] = []
+    with accepting_loop() as bench:
 
         async def scenario() -> None:
-            server = await loop.create_server(lambda: Echo(turns, made), sock=sock,
-                                              backlog=16)
-            assert isinstance(server, Listener) and server.is_serving()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            server = await bench.serve()
+            assert server.is_serving()
+            reader, writer = await asyncio.open_connection("127.0.0.1", bench.port)
             writer.write(b"ping")
             assert await reader.readexactly(4) == b"ping"
             writer.close()
@@ -138,74 +178,48 @@ def test_connections_are_served_and_closing_stops_accepting() -> None:
             await server.wait_closed()
             assert not server.is_serving() and server.sockets == ()
             try:
-                await asyncio.open_connection("127.0.0.1", port)
+                await asyncio.open_connection("127.0.0.1", bench.port)
             except ConnectionRefusedError:
                 return
             raise AssertionError("a closed listener still accepted a connection")
 
-        loop.run_until_complete(asyncio.wait_for(scenario(), 10))
-        turns.stop()
-        close_open(loop)
-    finally:
-        loop.close()
+        bench.run(scenario())
 
 
 def test_tls_connections_are_served_and_a_failed_handshake_harms_no_other(
     tmp_path: Path,
 ) -> None:
-    certificate = self_signed(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(certificate.cert, certificate.key)
-    client_context = ssl.create_default_context(cafile=str(certificate.cert))
-    loop = AcceptingLoop()
-    try:
-        sock = listening_socket()
-        port = sock.getsockname()[1]
-        turns = Turns(loop)
-        made: list[int] = []
+    server_context, cert = tls_server_context(tmp_path)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    with accepting_loop() as bench:
 
         async def scenario() -> None:
-            server = await loop.create_server(lambda: Echo(turns, made), sock=sock,
-                                              backlog=16, ssl=server_context,
-                                              ssl_handshake_timeout=5)
+            server = await bench.serve(ssl=server_context, ssl_handshake_timeout=5)
             # A client that speaks plain text to the TLS listener, then leaves.
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection("127.0.0.1", bench.port)
             writer.write(b"GET / HTTP/1.1\r\n\r\n")
             await reader.read()  # the listener closes it
             writer.close()
             reader, writer = await asyncio.open_connection(
-                "127.0.0.1", port, ssl=client_context, server_hostname="localhost")
+                "127.0.0.1", bench.port, ssl=client_context, server_hostname="localhost")
             writer.write(b"over tls")
             assert await reader.readexactly(8) == b"over tls"
             writer.close()
             server.close()
 
-        loop.run_until_complete(asyncio.wait_for(scenario(), 10))
-        turns.stop()
-        close_open(loop)
-        assert len(made) == 1  # only the TLS client reached the protocol
-    finally:
-        loop.close()
+        bench.run(scenario())
+    assert len(bench.made) == 1  # only the TLS client reached the protocol
 
 
 def test_closing_drops_a_connection_still_in_its_tls_handshake(tmp_path: Path) -> None:
     """A client that connects to the TLS listener and says nothing is mid-handshake
     when the listener closes: it is dropped then, not left to the handshake timeout."""
-    certificate = self_signed(tmp_path)
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(certificate.cert, certificate.key)
-    loop = AcceptingLoop()
-    try:
-        sock = listening_socket()
-        port = sock.getsockname()[1]
-        turns = Turns(loop)
-        made: list[int] = []
+    server_context, _ = tls_server_context(tmp_path)
+    with accepting_loop() as bench:
 
         async def scenario() -> bytes:
-            server = await loop.create_server(lambda: Echo(turns, made), sock=sock,
-                                              backlog=16, ssl=server_context,
-                                              ssl_handshake_timeout=60)
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            server = await bench.serve(ssl=server_context, ssl_handshake_timeout=60)
+            reader, writer = await asyncio.open_connection("127.0.0.1", bench.port)
             for _ in range(5):  # the listener accepts and starts the handshake
                 await asyncio.sleep(0)
             server.close()
@@ -214,12 +228,8 @@ def test_closing_drops_a_connection_still_in_its_tls_handshake(tmp_path: Path) -
             finally:
                 writer.close()
 
-        assert loop.run_until_complete(scenario()) == b""  # end of stream, promptly
-        turns.stop()
-        close_open(loop)
-        assert made == []
-    finally:
-        loop.close()
+        assert bench.run(scenario()) == b""  # end of stream, promptly
+    assert bench.made == []
 
 
 def test_out_of_descriptors_the_listener_pauses_then_resumes(tmp_path: Path) -> None:
