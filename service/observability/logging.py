@@ -195,11 +195,18 @@ def configure(log_format: str = "console", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "asyncio"):
+    for name in ("uvicorn", "uvicorn.error", "asyncio"):
         named = logging.getLogger(name)
         named.handlers[:] = []
         named.propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    # authd writes its own access line. uvicorn asks ``hasHandlers()`` of its access
+    # logger once per connection and, when true, formats the client address and the
+    # quoted path of every request before ``info`` drops them: a logger with no
+    # handler that does not propagate answers false, and uvicorn skips the work.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
 
 
 # ---- the access line ---------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 import structlog
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from service.observability.logging import (
     REDACTED,
@@ -114,6 +118,30 @@ def test_stdlib_records_pass_the_same_redaction(
     record = json.loads(line)
     assert JWT not in line
     assert record["logger"] == "uvicorn.error"
+
+
+def test_uvicorn_neither_writes_nor_prepares_its_access_line(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """authd writes its own access line. uvicorn decides per connection whether to log
+    access from ``hasHandlers()`` and, when true, formats every request's address and
+    quoted path before the disabled logger drops them: after configure() its protocol
+    holds access logging off, and nothing reaches stderr from that logger."""
+    configure("json", "info")
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = HttpToolsProtocol(
+            config=uvicorn.Config(app=_no_app, access_log=False, log_config=None),
+            server_state=ServerState(), app_state={}, _loop=loop)
+    finally:
+        loop.close()
+    assert protocol.access_log is False
+    logging.getLogger("uvicorn.access").info('%s - "%s %s"', "127.0.0.1", "GET", "/x")
+    assert capsys.readouterr().err == ""
+
+
+async def _no_app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("not called")
 
 
 def test_an_exception_message_is_redacted(
