@@ -127,12 +127,14 @@ def test_uvicorn_neither_writes_nor_prepares_its_access_line(
     access from ``hasHandlers()`` and, when true, formats every request's address and
     quoted path before the disabled logger drops them: after configure() its protocol
     holds access logging off, and nothing reaches stderr from that logger."""
+    # As `authd serve` runs: uvicorn's Config (which sets up uvicorn's loggers) first,
+    # then the app factory's configure().
+    config = uvicorn.Config(app=_no_app, access_log=False, log_config=None)
     configure("json", "info")
     loop = asyncio.new_event_loop()
     try:
-        protocol = HttpToolsProtocol(
-            config=uvicorn.Config(app=_no_app, access_log=False, log_config=None),
-            server_state=ServerState(), app_state={}, _loop=loop)
+        protocol = HttpToolsProtocol(config=config, server_state=ServerState(), app_state={},
+                                     _loop=loop)
     finally:
         loop.close()
     assert protocol.access_log is False
