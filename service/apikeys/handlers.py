@@ -47,7 +47,7 @@ from service.http.oauth import (
 )
 from service.http.requests import parse_form, parse_json_object, read_json
 from service.http.responses import json_response
-from service.observability.metrics import TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
+from service.observability.metrics import TALLY, TOKEN_REQUESTS_FAILED, TOKENS_ISSUED
 
 if TYPE_CHECKING:
     from service.apikeys.exchange import Exchange
@@ -119,7 +119,7 @@ class ApiKeyTokenEndpoint:
             TOKEN_REQUESTS_FAILED.labels(API_KEY_GRANT, exc.code).inc()
             await send_error(send, exc)
             return
-        _ISSUED_API_KEY.inc()
+        TALLY.inc(_ISSUED_API_KEY)
         await send_token(send, body)
 
 

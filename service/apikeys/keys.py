@@ -45,7 +45,7 @@ from service.audit.log import AuditLog
 from service.bus import Bus
 from service.config import MAX_TOKEN_TTL, Rate, Settings
 from service.errors import Conflict, InvalidScope
-from service.observability.metrics import API_KEY_VERIFICATIONS
+from service.observability.metrics import API_KEY_VERIFICATIONS, TALLY
 from service.store import StorageUnavailable
 
 TOPIC = "apikeys.invalidate"
@@ -149,7 +149,7 @@ class ApiKeyService:
         if verified.client.status != ACTIVE:
             _DISABLED.inc()
             raise ClientDisabled()
-        _VALID.inc()
+        TALLY.inc(_VALID)
         return verified
 
     async def _lookup(self, digest: bytes) -> VerifiedKey | None:

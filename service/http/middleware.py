@@ -24,6 +24,7 @@ from service.observability.logging import REQUEST_ID, write_access_line
 from service.observability.metrics import (
     HTTP_DURATION,
     HTTP_REQUESTS,
+    TALLY,
     WORKER_REQUESTS,
     LabelledChildren,
 )
@@ -119,9 +120,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             method = scope["method"]
             requests, duration = self._series[template, method, status]
-            requests.inc()
+            TALLY.inc(requests)
             duration.observe(elapsed)
-            self._worker_requests.inc()
+            TALLY.inc(self._worker_requests)
             write_access_line(method, template, status, round(elapsed * 1000, 2))
             # The request id stays set: a crash that escapes (uvicorn logs it after
             # this block) must carry the id too. The next request sets its own.

@@ -34,6 +34,7 @@ from service.errors import (
 from service.http.errors import log_failure, storage_conflict, storage_unavailable
 from service.http.requests import parse_form
 from service.observability.metrics import (
+    TALLY,
     TOKEN_REQUESTS_FAILED,
     TOKENS_ISSUED,
     LabelledChildren,
@@ -198,7 +199,7 @@ class TokenEndpoint:
             TOKEN_REQUESTS_FAILED.labels(grant_label, exc.code).inc()
             await send_error(send, exc)
             return
-        self._issued[grant_label].inc()
+        TALLY.inc(self._issued[grant_label])
         await send_token(send, body)
 
 
