@@ -253,34 +253,38 @@ class _JSONAccessLine:
         self._heads: dict[tuple[str, str, int], str] = {}
         atexit.register(self.flush)
 
-    def _timestamp(self) -> str:
-        """ISO 8601 UTC with microseconds, as structlog's ``TimeStamper(fmt="iso",
-        utc=True)`` writes it; the date and time of day are formatted once a second."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1_000_000):06d}Z"
-
     def write(self, method: str, route: str, status: int, duration_ms: float) -> None:
         # What JSONRenderer prints for the same members in the same order:
-        # ``json.dumps`` of each value, ", " and ": " between them. The method (one
-        # of the HTTP parser's fixed set) and the route (a template of our own routes)
-        # need no scrubbing, and their part of the line is made once; the request id
-        # (a client may send its own) is redacted like any other value.
+        # ``json.dumps`` of each value, ", " and ": " between them, built in one
+        # string. The method (one of the HTTP parser's fixed set) and the route (a
+        # template of our own routes) need no scrubbing, and their part of the line is
+        # made once; the request id (a client may send its own) is redacted like any
+        # other value, unless it is plain ASCII letters and digits (every id authd
+        # makes), a string that holds none of the secret shapes' markers.
         head = self._heads.get((method, route, status))
         if head is None:
             head = self._heads[(method, route, status)] = (
                 f'{{"method": {_json_string(method)}, "route": {_json_string(route)}, '
                 f'"status": {int(status)}, "duration_ms": ')
-        line = f'{head}{float(duration_ms)!r}, "event": "request"'
         request_id = REQUEST_ID.get()
-        if request_id is not None:
-            line += f', "request_id": {_json_string(_redact_item("request_id", request_id))}'
+        if request_id is None:
+            member = ""
+        elif request_id.isascii() and request_id.isalnum():
+            member = f', "request_id": "{request_id}"'
+        else:
+            member = f', "request_id": {_json_string(_redact_item("request_id", request_id))}'
+        # ISO 8601 UTC with microseconds, as structlog's ``TimeStamper(fmt="iso",
+        # utc=True)`` writes it; the date and time of day are formatted once a second.
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         pending = self._pending
-        pending.append(f'{line}, "level": "info", "logger": "{ACCESS_LOGGER}", '
-                       f'"timestamp": "{self._timestamp()}"}}\n')
+        pending.append(
+            f'{head}{float(duration_ms)!r}, "event": "request"{member}, "level": "info", '
+            f'"logger": "{ACCESS_LOGGER}", "timestamp": '
+            f'"{self._stamp}.{int((now - second) * 1_000_000):06d}Z"}}\n')
         if len(pending) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

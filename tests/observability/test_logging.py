@@ -255,7 +255,11 @@ def test_the_access_line_is_what_the_processor_chain_would_write(
     the request id included (redacted when a client sent a secret as its id), the
     timestamp aside (taken a moment apart)."""
     configure("json", "info")
-    for request_id in ("ak_live_" + "A" * 30, "4c6904b6b697914a000000000000c30f", None):
+    # A secret-shaped id, one of authd's own, a client's with punctuation, letters and
+    # digits that hold a shape's marker (the line skips scrubbing those), none.
+    for request_id in ("ak_live_" + "A" * 30, "4c6904b6b697914a000000000000c30f",
+                       "req-42:frontend.v2_x", "eyJhbGciOiJSUzI1NiJ9", "BearerAbc1234567890",
+                       "Basic" + "Y2xpZW50OnNlY3JldA", None):
         token = REQUEST_ID.set(request_id)
         try:
             write_access_line("POST", "/v1/token", 200, 0.28)
