@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, cast
 
-from service.http.coalescing import CoalescingTransport
+from service.http.coalescing import CoalescingTransport, EndOfTurn
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -53,45 +53,47 @@ class Scheduling:
         return handle
 
 
-def coalescing(inner: Recording, scheduling: Scheduling) -> CoalescingTransport:
-    return CoalescingTransport(inner, cast(asyncio.AbstractEventLoop, scheduling))
+def coalescing(inner: Recording, scheduling: Scheduling | None = None) -> CoalescingTransport:
+    loop = scheduling or asyncio.get_running_loop()
+    return CoalescingTransport(inner, EndOfTurn(cast(asyncio.AbstractEventLoop, loop)))
 
 
 async def test_a_head_and_its_body_go_out_in_one_write() -> None:
     inner = Recording()
-    transport = CoalescingTransport(inner, asyncio.get_running_loop())
+    transport = coalescing(inner)
     transport.write(HEAD)
     assert inner.writes == []
     transport.write(b"{}")
     assert inner.writes == [HEAD + b"{}"]
-
-
-async def test_a_body_calls_off_the_end_of_turn_send_of_its_head() -> None:
-    """The send scheduled with the head is cancelled, not left to run with nothing to do."""
-    inner, scheduling = Recording(), Scheduling()
-    transport = coalescing(inner, scheduling)
-    transport.write(HEAD)
-    transport.write(b"{}")
-    assert [handle.cancelled() for handle in scheduling.handles] == [True]
     await asyncio.sleep(0)
-    assert inner.writes == [HEAD + b"{}"]
+    assert inner.writes == [HEAD + b"{}"]  # the end of the turn sends nothing more
 
 
-async def test_each_response_on_a_connection_schedules_and_calls_off_its_own_send() -> None:
-    """Keep-alive: a second head after a sent response is held again, and sent with its body."""
-    inner, scheduling = Recording(), Scheduling()
-    transport = coalescing(inner, scheduling)
-    for body in (b"{}", b"[]"):
-        transport.write(HEAD)
-        transport.write(body)
-    assert inner.writes == [HEAD + b"{}", HEAD + b"[]"]
-    assert [handle.cancelled() for handle in scheduling.handles] == [True, True]
+async def test_one_callback_a_turn_serves_every_connection_of_the_loop() -> None:
+    """Heads held on several connections in one turn schedule one end-of-turn send,
+    which sends only the head no body took."""
+    scheduling = Scheduling()
+    turn = EndOfTurn(cast(asyncio.AbstractEventLoop, scheduling))
+    answered, waiting = Recording(), Recording()
+    first, second = CoalescingTransport(answered, turn), CoalescingTransport(waiting, turn)
+    for body in (b"{}", b"[]"):  # keep-alive: two responses on one connection
+        first.write(HEAD)
+        first.write(body)
+    second.write(HEAD)
+    assert len(scheduling.handles) == 1
+    assert answered.writes == [HEAD + b"{}", HEAD + b"[]"]
+    assert waiting.writes == []
+    await asyncio.sleep(0)
+    assert answered.writes == [HEAD + b"{}", HEAD + b"[]"]
+    assert waiting.writes == [HEAD]
+    first.write(HEAD)  # a new turn schedules its own send
+    assert len(scheduling.handles) == 2
 
 
 async def test_a_head_without_a_body_goes_out_at_the_end_of_the_turn() -> None:
     """A 304 or a HEAD answer: nothing follows the head, which is not held longer."""
     inner = Recording()
-    transport = CoalescingTransport(inner, asyncio.get_running_loop())
+    transport = coalescing(inner)
     transport.write(HEAD)
     await asyncio.sleep(0)
     assert inner.writes == [HEAD]
@@ -99,18 +101,17 @@ async def test_a_head_without_a_body_goes_out_at_the_end_of_the_turn() -> None:
 
 async def test_a_head_sent_at_the_end_of_the_turn_is_not_held_for_the_next_write() -> None:
     """After the end-of-turn send, a body that comes later goes out on its own."""
-    inner, scheduling = Recording(), Scheduling()
-    transport = coalescing(inner, scheduling)
+    inner = Recording()
+    transport = coalescing(inner)
     transport.write(HEAD)
     await asyncio.sleep(0)
     transport.write(b"{}")
     assert inner.writes == [HEAD, b"{}"]
-    assert [handle.cancelled() for handle in scheduling.handles] == [False]
 
 
 async def test_closing_sends_a_held_head_first_and_other_writes_pass_at_once() -> None:
     inner = Recording()
-    transport = CoalescingTransport(inner, asyncio.get_running_loop())
+    transport = coalescing(inner)
     transport.write(b"0\r\n\r\n")  # not a head: written as it comes
     transport.write(HEAD)
     transport.close()
@@ -120,28 +121,16 @@ async def test_closing_sends_a_held_head_first_and_other_writes_pass_at_once() -
     assert inner.writes == [b"0\r\n\r\n", HEAD]  # the end of the turn has nothing left
 
 
-async def test_closing_calls_off_the_end_of_turn_send_of_the_head_it_sent() -> None:
-    """close sends the held head itself, so nothing stays scheduled behind it."""
-    inner, scheduling = Recording(), Scheduling()
-    transport = coalescing(inner, scheduling)
-    transport.write(HEAD)
-    transport.close()
-    assert inner.writes == [HEAD]
-    assert [handle.cancelled() for handle in scheduling.handles] == [True]
-
-
-async def test_aborting_drops_the_held_head_and_its_end_of_turn_send() -> None:
-    """abort sends nothing, now or at the end of the turn."""
-    inner, scheduling = Recording(), Scheduling()
-    transport = coalescing(inner, scheduling)
+async def test_aborting_drops_the_held_head_now_and_at_the_end_of_the_turn() -> None:
+    inner = Recording()
+    transport = coalescing(inner)
     transport.write(HEAD)
     transport.abort()
-    assert [handle.cancelled() for handle in scheduling.handles] == [True]
     await asyncio.sleep(0)
     assert inner.writes == []
 
 
 async def test_everything_else_is_the_wrapped_transports() -> None:
     inner = Recording()
-    transport = CoalescingTransport(inner, asyncio.get_running_loop())
+    transport = coalescing(inner)
     assert transport.get_extra_info("peername") == ("127.0.0.1", 1)
