@@ -121,7 +121,7 @@ class RequestContextMiddleware:
             method = scope["method"]
             requests, duration = self._series[template, method, status]
             TALLY.inc(requests)
-            duration.observe(elapsed)
+            TALLY.observe(duration, elapsed)
             TALLY.inc(self._worker_requests)
             write_access_line(method, template, status, round(elapsed * 1000, 2))
             # The request id stays set: a crash that escapes (uvicorn logs it after

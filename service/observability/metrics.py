@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from bisect import bisect_left
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -27,37 +28,76 @@ from prometheus_client.registry import Collector
 
 
 class TurnTally:
-    """Counts of the counters that move on every request, added to their series once
-    per turn of the event loop.
+    """What every request adds to the metrics that move on every request, added to
+    their series once per turn of the event loop.
 
-    Four counters move on every token (requests answered, the worker's share, tokens
-    issued, keys verified), and prometheus_client takes a lock and checks the amount
-    on each ``inc``: about a seventh of what authd adds to a token outside the
-    signature (issue 15). Here a request adds one to a dict entry, and at the end of
-    the turn each counter gets the turn's total in one ``inc``. Whatever reads the
-    counters reads them after a flush: ``render`` (``/metrics``) and every
+    Four counters and a histogram move on every token (requests answered, the worker's
+    share, tokens issued, keys verified; the request's duration), and prometheus_client
+    takes a lock and checks its input on each ``inc`` or ``observe``: a fifth of what
+    authd added to a token outside the signature (issue 15). Here a request adds one
+    to a dict entry or appends its duration, and at the end of the turn each counter
+    gets the turn's total in one ``inc`` and each histogram bucket its count. Whatever
+    reads the metrics reads them after a flush: ``render`` (``/metrics``) and every
     collection of the default registry (its first collector flushes), so no reader
-    sees a count that a finished request has not added yet. Counters of rare events
+    sees a count that a finished request has not added yet. Metrics of rare events
     keep their own ``inc``.
     """
 
     def __init__(self) -> None:
         self._counts: dict[Counter, int] = {}
+        self._observed: dict[Histogram, list[float]] = {}
+
+    def _later(self) -> bool:
+        """Whether what comes now can wait for the flush at the end of this turn (its
+        first addition schedules it); without an event loop nothing would flush it."""
+        if self._counts or self._observed:
+            return True
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:
+            return False
+        return True
 
     def inc(self, counter: Counter) -> None:
+        if not self._later():
+            counter.inc()
+            return
         counts = self._counts
-        if not counts:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no event loop: nothing would flush it later
-                counter.inc()
-                return
         counts[counter] = counts.get(counter, 0) + 1
+
+    def observe(self, histogram: Histogram, value: float) -> None:
+        if not self._later():
+            histogram.observe(value)
+            return
+        observed = self._observed.get(histogram)
+        if observed is None:
+            self._observed[histogram] = [value]
+        else:
+            observed.append(value)
 
     def flush(self) -> None:
         counts, self._counts = self._counts, {}
+        observed, self._observed = self._observed, {}
         for counter, count in counts.items():
             counter.inc(count)
+        for histogram, values in observed.items():
+            observe_all(histogram, values)
+
+
+def observe_all(histogram: Histogram, values: list[float]) -> None:
+    """``histogram.observe(value)`` for each value, in one addition to the sum and one
+    per bucket. A value falls in the first bucket whose bound it does not exceed, as
+    ``observe`` places it (the bounds end with +Inf). Reaches into the child's
+    ``_sum`` and ``_buckets``, prometheus_client's own per-series values (pinned in the
+    lock file; ``tests/observability/test_metrics.py`` holds this to ``observe``)."""
+    bounds = histogram._upper_bounds
+    per_bucket = [0] * len(bounds)
+    for value in values:
+        per_bucket[bisect_left(bounds, value)] += 1
+    histogram._sum.inc(sum(values))
+    for bucket, count in zip(histogram._buckets, per_bucket, strict=True):
+        if count:
+            bucket.inc(count)
 
 
 TALLY = TurnTally()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.observability.metrics import (
@@ -13,6 +13,7 @@ from service.observability.metrics import (
     TOKENS_ISSUED,
     LabelledChildren,
     TurnTally,
+    observe_all,
     render,
 )
 
@@ -124,3 +125,37 @@ def test_without_an_event_loop_a_count_lands_at_once() -> None:
     counter = Counter("answered", "Answered.", registry=registry)
     TurnTally().inc(counter)
     assert registry.get_sample_value("answered_total") == 1
+
+
+def test_observing_a_turns_values_together_is_observing_each() -> None:
+    """The batched histogram update leaves every bucket, the count and the sum as
+    ``observe`` would, values on a bucket's bound and past the last one included."""
+    values = [0.0, 0.0004, 0.001, 0.0011, 0.0025, 0.003, 0.05, 0.05, 1.0, 5.0, 7.5]
+    one_by_one, together = CollectorRegistry(), CollectorRegistry()
+    buckets = (0.001, 0.0025, 0.005, 0.01, 0.05, 1.0, 5.0)
+    each = Histogram("took_seconds", "Took.", ["route"], buckets=buckets, registry=one_by_one)
+    batched = Histogram("took_seconds", "Took.", ["route"], buckets=buckets, registry=together)
+    for value in values:
+        each.labels("/t").observe(value)
+    observe_all(batched.labels("/t"), values)
+
+    def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+        return {(s.name, s.labels.get("le", "")): s.value for family in registry.collect()
+                for s in family.samples if not s.name.endswith("_created")}
+
+    assert samples(together) == samples(one_by_one)
+    assert samples(together)[("took_seconds_bucket", "0.001")] == 3
+    assert samples(together)[("took_seconds_bucket", "+Inf")] == len(values)
+
+
+async def test_a_turns_durations_reach_the_histogram_at_the_end_of_the_turn() -> None:
+    registry = CollectorRegistry()
+    took = Histogram("took_seconds", "Took.", buckets=(0.01, 1.0), registry=registry)
+    tally = TurnTally()
+    tally.observe(took, 0.005)
+    tally.observe(took, 0.5)
+    assert registry.get_sample_value("took_seconds_count") == 0
+    await asyncio.sleep(0)
+    assert registry.get_sample_value("took_seconds_count") == 2
+    assert registry.get_sample_value("took_seconds_bucket", {"le": "0.01"}) == 1
+    assert registry.get_sample_value("took_seconds_sum") == 0.505
