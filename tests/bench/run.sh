@@ -10,7 +10,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 PY="$REPO/.venv/bin/python"
-BENCH="${BENCH:-saturation cors algorithms jwks refresh login_jwks verifier tracing}"
+BENCH="${BENCH:-saturation hot_path cors algorithms jwks refresh login_jwks verifier tracing}"
 DURATION="${DURATION:-10}"
 OUT="${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/authd-bench.XXXXXX")}"
 
@@ -28,6 +28,14 @@ for name in $BENCH; do
       # SECTIONS="openssl bare peer sqlite postgres" picks parts (bench_saturation.py).
       section "Under saturation (DESIGN §7): floor, peer, authd 1 and 2 workers, shedding"
       DURATION="$DURATION" "$PY" "$HERE/bench_saturation.py" 2>"$OUT/saturation.err" | tee "$OUT/saturation.txt" ;;
+    hot_path)
+      # What authd adds to a token outside the signature, in-process through uvicorn's
+      # own protocol: instructions per request under callgrind (the same from run to
+      # run, whatever the machine does), then microseconds (bench_hot_path.py).
+      command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+      section "Hot path in-process: authd's /v1/token and /oauth/token beside the bare app, signature stubbed"
+      { "$PY" "$HERE/bench_hot_path.py" --callgrind && "$PY" "$HERE/bench_hot_path.py"; } \
+        2>"$OUT/hot_path.err" | tee "$OUT/hot_path.txt" ;;
     exchange)
       section "API-key exchange (DESIGN §7), 1 and 2 workers, beside the peer"
       DURATION="$DURATION" bash "$HERE/bench_exchange.sh" 2>"$OUT/exchange.err" | tee "$OUT/exchange.txt" ;;
