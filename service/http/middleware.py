@@ -12,7 +12,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from prometheus_client import Counter, Histogram
 from starlette.routing import BaseRoute, Match, Mount
@@ -46,7 +46,7 @@ class _RequestIds:
         self._next = itertools.count()
 
     def new(self) -> str:
-        return f"{self._prefix}{next(self._next):016x}"
+        return "%s%016x" % (self._prefix, next(self._next))  # noqa: UP031 - faster here
 
 
 _request_ids = _RequestIds()
@@ -74,14 +74,15 @@ class RequestContextMiddleware:
         status = 500
         response_started = False
 
-        async def send_wrapper(message: Message) -> None:
+        # A plain function handing back the server's own awaitable: a coroutine of ours
+        # around it would cost a frame per message on every response.
+        def send_wrapper(message: Message) -> Awaitable[None]:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", header_id)]
-            await send(message)
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", header_id)]
+            return send(message)
 
         received = 0
 
@@ -123,7 +124,8 @@ class RequestContextMiddleware:
             TALLY.inc(requests)
             TALLY.observe(duration, elapsed)
             TALLY.inc(self._worker_requests)
-            write_access_line(method, template, status, round(elapsed * 1000, 2))
+            # Milliseconds to two places, half up (``round`` costs twice as much).
+            write_access_line(method, template, status, int(elapsed * 100_000 + 0.5) / 100)
             # The request id stays set: a crash that escapes (uvicorn logs it after
             # this block) must carry the id too. The next request sets its own.
 
