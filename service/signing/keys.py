@@ -14,6 +14,7 @@ every algorithm alike.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 import secrets
@@ -56,8 +57,12 @@ def new_kid() -> str:
 
 
 def b64url_bytes(raw: bytes) -> bytes:
-    """Unpadded base64url (RFC 7515 §2), as bytes."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+    """Unpadded base64url (RFC 7515 §2), as bytes: ``base64.urlsafe_b64encode`` without
+    its two Python-level wrappers (twice a token)."""
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64url(raw: bytes) -> str:

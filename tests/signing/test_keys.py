@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 from authd_verifier import VerificationKey
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.signing.keys import (
     ALGORITHMS,
     PUBLIC_MEMBERS,
+    b64url_bytes,
     generate,
     jws_signer,
     new_kid,
@@ -103,3 +107,13 @@ def test_repr_shows_no_key_material() -> None:
     """A generated key's repr names only its kid."""
     key = generate(2048)
     assert repr(key) == f"GeneratedKey(kid={key.kid!r})"
+
+
+@given(st.binary(max_size=300))
+def test_b64url_is_the_standard_librarys_without_padding(raw: bytes) -> None:
+    """RFC 7515 §2 base64url, as ``base64.urlsafe_b64encode`` writes it, unpadded."""
+    assert b64url_bytes(raw) == base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+def test_b64url_uses_the_url_safe_alphabet() -> None:
+    assert b64url_bytes(b"\xfb\xff\xbf") == b"-_-_"
