@@ -47,11 +47,9 @@ class TurnTally:
         self._counts: dict[Counter, int] = {}
         self._observed: dict[Histogram, list[float]] = {}
 
-    def _later(self) -> bool:
-        """Whether what comes now can wait for the flush at the end of this turn (its
-        first addition schedules it); without an event loop nothing would flush it."""
-        if self._counts or self._observed:
-            return True
+    def _schedule(self) -> bool:
+        """Schedule the flush at the end of this turn (for the turn's first addition);
+        False without an event loop, where nothing would flush later."""
         try:
             asyncio.get_running_loop().call_soon(self.flush)
         except RuntimeError:
@@ -59,21 +57,22 @@ class TurnTally:
         return True
 
     def inc(self, counter: Counter) -> None:
-        if not self._later():
-            counter.inc()
-            return
         counts = self._counts
-        counts[counter] = counts.get(counter, 0) + 1
+        if counts or self._observed or self._schedule():
+            counts[counter] = counts.get(counter, 0) + 1
+        else:
+            counter.inc()
 
     def observe(self, histogram: Histogram, value: float) -> None:
-        if not self._later():
-            histogram.observe(value)
-            return
-        observed = self._observed.get(histogram)
-        if observed is None:
-            self._observed[histogram] = [value]
+        observed = self._observed
+        if observed or self._counts or self._schedule():
+            values = observed.get(histogram)
+            if values is None:
+                observed[histogram] = [value]
+            else:
+                values.append(value)
         else:
-            observed.append(value)
+            histogram.observe(value)
 
     def flush(self) -> None:
         counts, self._counts = self._counts, {}
