@@ -84,23 +84,6 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", header_id)]
             return send(message)
 
-        received = 0
-
-        # With a declared length the server reads exactly that many bytes as the
-        # body (more would be the next request), so only a body without one (chunked)
-        # is counted as it arrives.
-        async def receive_limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    # A typed error, answered by whoever reads the body: the exception
-                    # table behind the router, a raw endpoint's own RFC 6749 answer.
-                    raise PayloadTooLarge(f"the body exceeds {self.max_body_bytes} bytes",
-                                          headers={"Connection": "close"})
-            return message
-
         REQUEST_ID.set(request_id)
         try:
             if declared is not None and declared > self.max_body_bytes:
@@ -108,7 +91,7 @@ class RequestContextMiddleware:
             else:
                 try:
                     await self.app(scope, receive if declared is not None else
-                                   receive_limited, send_wrapper)
+                                   self._limited(receive), send_wrapper)
                 except Exception as exc:
                     # The routes behind the router got their 500 from Starlette's error
                     # middleware; the ones dispatched directly (direct.py) get it here.
@@ -128,6 +111,26 @@ class RequestContextMiddleware:
             write_access_line(method, template, status, int(elapsed * 100_000 + 0.5) / 100)
             # The request id stays set: a crash that escapes (uvicorn logs it after
             # this block) must carry the id too. The next request sets its own.
+
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive`` counting the body as it arrives. With a declared length the
+        server reads exactly that many bytes as the body (more would be the next
+        request), so only a body without one (chunked) needs it."""
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # A typed error, answered by whoever reads the body: the exception
+                    # table behind the router, a raw endpoint's own RFC 6749 answer.
+                    raise PayloadTooLarge(f"the body exceeds {self.max_body_bytes} bytes",
+                                          headers={"Connection": "close"})
+            return message
+
+        return receive_limited
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         """Answer 413 without reading the rest of the body (the server then closes)."""
