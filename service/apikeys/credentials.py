@@ -7,7 +7,6 @@ caller's failed-authentication budget, is ``Exchange.authenticate``.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping
 from urllib.parse import unquote
@@ -21,7 +20,10 @@ def basic_credentials(header: str) -> tuple[str, str]:
     if scheme.lower() != "basic" or not encoded:
         raise InvalidClient("the Authorization header must use the Basic scheme")
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        # ``base64.b64decode(validate=True)`` without its Python wrapper (every
+        # client_secret_basic token request); a non-ASCII header fails to encode.
+        decoded = binascii.a2b_base64(encoded.strip().encode("ascii"),
+                                      strict_mode=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidClient("the Basic credentials are malformed") from None
     client_id, colon, secret = decoded.partition(":")
