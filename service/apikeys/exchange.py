@@ -106,7 +106,7 @@ class Exchange:
         )
         await self.admit(verified, ip=request.ip, grant=request.grant)
         key, client = verified.key, verified.client
-        scope = _narrow_scope(key.scopes & client.scopes, request.scope)
+        scope = _narrow_scope(verified.granted, request.scope)
         audience = _audience(client.audiences, request.audience)
         if self._issuer is None:
             raise TemporarilyUnavailable("no signing key is available")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.config import Rate
@@ -88,6 +88,12 @@ class VerifiedKey:
 
     key: ApiKey
     client: Client
+    # The scopes a token on this key may carry: the key's within its client's. Made
+    # once with the record, not on every exchange of a cached key.
+    granted: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "granted", self.key.scopes & self.client.scopes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,7 +97,7 @@ async def _introspection_caller_scopes(request: Request, form: dict[str, str]) -
     if verified is None:
         raise InvalidClient("authenticate as a client (Basic or client_secret) "
                             "or with a Bearer token")
-    return verified.key.scopes & verified.client.scopes
+    return verified.granted
 
 
 def _token_param(form: dict[str, str]) -> str:
