@@ -132,3 +132,18 @@ def test_without_a_cache_ttl_a_verified_record_is_still_kept_for_outages() -> No
     cache = _cache(clock, ttl=0.0)
     assert cache.get(DIGEST) is None
     assert cache.serve_stale(DIGEST) == _verified()
+
+
+def test_a_verified_key_grants_its_scopes_within_its_clients() -> None:
+    """A key keeps the scopes it was made with; a token on it carries only those its
+    client still holds (the client's were narrowed since)."""
+    verified = _verified()
+    client = Client(id="cl_1", name="svc", scopes=frozenset({"read", "admin"}),
+                    audiences=("api",), token_ttl=900.0, status="active", created_at=0.0,
+                    updated_at=0.0)
+    key = ApiKey(id="key_1", client_id="cl_1", display="ak_live_abc…",
+                 scopes=frozenset({"read", "write"}), rate=None, status="active",
+                 expires_at=None, last_used_at=None, replaces=None, created_at=0.0,
+                 revoked_at=None)
+    assert verified.granted == frozenset({"read"})
+    assert VerifiedKey(key=key, client=client).granted == frozenset({"read"})
