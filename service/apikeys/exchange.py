@@ -44,6 +44,9 @@ class IssuedTokenLike(Protocol):
     def token(self) -> str: ...
 
     @property
+    def encoded(self) -> bytes: ...
+
+    @property
     def issued_at(self) -> int: ...
 
     @property
@@ -121,7 +124,7 @@ class Exchange:
         # Every part is JSON-safe as is: a JWS compact string is base64url and dots,
         # and RFC 6749 §3.3 scope tokens exclude the quote and the backslash.
         return b"".join((
-            b'{"access_token":"', issued.token.encode(),
+            b'{"access_token":"', issued.encoded,
             _BEARER if jkt is None else _DPOP,
             str(issued.expires_at - issued.issued_at).encode(),
             b',"scope":"', scope.encode(), b'"}',

@@ -33,12 +33,18 @@ RESERVED_CLAIMS = frozenset(
 
 @dataclass(slots=True, repr=False)  # built per token: frozen costs ~2 µs of __setattr__
 class IssuedToken:
-    token: str
+    # The JWS compact serialisation as the signer made it: the token endpoints put it
+    # in their answer as bytes, without a round trip through str.
+    encoded: bytes
     jti: str
     kid: str
     issued_at: int
     expires_at: int
     claims: dict[str, Any]
+
+    @property
+    def token(self) -> str:
+        return self.encoded.decode("ascii")
 
     def __repr__(self) -> str:
         return f"IssuedToken(jti={self.jti!r}, kid={self.kid!r}, expires_at={self.expires_at})"
@@ -69,11 +75,11 @@ _ORDER = ("iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope")
 _string = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
 
 
-def _sign(claims: dict[str, Any], key: PreparedSigner) -> str:
+def _sign(claims: dict[str, Any], key: PreparedSigner) -> bytes:
     """The JWS compact serialisation (RFC 7515 §7.1) of ``claims`` under ``key``."""
     payload = claims_json(claims)
     signing_input = key.header_prefix + b64url_bytes(payload)
-    return (signing_input + b"." + b64url_bytes(key.sign(signing_input))).decode("ascii")
+    return signing_input + b"." + b64url_bytes(key.sign(signing_input))
 
 
 class _RandomIds:
