@@ -110,6 +110,9 @@ class CoalescingTransport:
         self._holding.discard(self)
         self._transport.abort()
 
+    def is_closing(self) -> bool:  # asked once a response (uvicorn's keep-alive)
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
