@@ -7,6 +7,7 @@ are written before the command answers.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -61,6 +62,12 @@ class AuditLog:
             return
         try:
             await self.store.append(batch)
+        except asyncio.CancelledError:
+            # Stopped mid-write (the periodic flush, cancelled at shutdown): the events
+            # go back to the buffer for close()'s own flush rather than being lost with
+            # the cancelled task (an event may then be written twice, never dropped).
+            self._buffer[:0] = batch
+            raise
         except (StorageUnavailable, OSError) as exc:
             AUDIT_DROPPED.inc()
             log.warning("audit.flush_failed", events=len(batch), error=type(exc).__name__)
