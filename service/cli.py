@@ -271,7 +271,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     import structlog
     import uvicorn
 
-    from service.http.coalescing import CoalescingHttpToolsProtocol
+    from service.http.fair_order import FairHttpToolsProtocol
     from service.signing.kek import load_kek
     from service.workers import (
         balanced_listeners_supported,
@@ -330,8 +330,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # (service/http/accepting.py).
         loop="service.http.accepting:new_event_loop",
         # uvicorn's httptools protocol, each response's head sent with its body in
-        # one write (service/http/coalescing.py).
-        http=CoalescingHttpToolsProtocol,
+        # one write (service/http/coalescing.py), the requests of a turn started
+        # least recently served connection first (service/http/fair_order.py).
+        http=FairHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -117,7 +117,7 @@ def authd_app(mode: str) -> tuple[Any, type, bytes]:
 
     setattr(keyring, "jws_signer", lambda *_: (lambda _message: FAKE_SIGNATURE))  # noqa: B010
     from service.app import create_app_from_env
-    from service.http.coalescing import CoalescingHttpToolsProtocol
+    from service.http.fair_order import FairHttpToolsProtocol
 
     app = create_app_from_env()
     if mode == "v1":
@@ -125,7 +125,7 @@ def authd_app(mode: str) -> tuple[Any, type, bytes]:
     else:
         raw = request("/oauth/token", {"Authorization": basic(client, key)},
                       b"grant_type=client_credentials&" + SCOPE)
-    return app, CoalescingHttpToolsProtocol, raw
+    return app, FairHttpToolsProtocol, raw
 
 
 async def serve(mode: str, requests: int, conns: int, callgrind: bool) -> float:
