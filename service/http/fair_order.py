@@ -88,11 +88,11 @@ class FairHttpToolsProtocol(CoalescingHttpToolsProtocol):
     (:class:`CoalescingHttpToolsProtocol`), requests of a turn started least recently
     served connection first; given to ``uvicorn.Config(http=...)`` by ``authd serve``."""
 
-    # Slots, not instance attributes: uvicorn's protocol already holds 27 in its
-    # __dict__, and CPython 3.11 shares a class's attribute layout (and specialises
-    # attribute access on it) for at most 30; four more made every attribute access
-    # of uvicorn's parsing and response code a plain dict lookup, ~4k instructions
-    # a request.
+    # Slots, not instance attributes: uvicorn's protocol holds 28 in its __dict__
+    # once it has served a request, and CPython 3.11 shares a class's attribute
+    # layout (and specialises attribute access on it) for at most 30; four more made
+    # every attribute access of uvicorn's parsing and response code a plain dict
+    # lookup, ~4k instructions a request.
     __slots__ = ("_arrivals", "_pending", "_schedule", "last_served")
 
     #: uvicorn's own ``data_received``: parse, and start the request.

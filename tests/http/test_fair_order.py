@@ -16,29 +16,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from service.http.fair_order import Arrivals, FairHttpToolsProtocol
-
-
-class Recording(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[bytes] = []
-        self.closed = False
-        self.aborted = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.writes.append(bytes(data))
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = self.aborted = True
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+from tests.support.transports import Recording
 
 
 def request(path: str, body: bytes = b"") -> bytes:
@@ -84,12 +62,17 @@ async def turns(count: int = 4) -> None:
         await asyncio.sleep(0)
 
 
+async def one_turn(*arrivals: tuple[FairHttpToolsProtocol, str]) -> None:
+    """A request on each connection, arriving in the order given, and the turns to serve them."""
+    for protocol, path in arrivals:
+        protocol.data_received(request(path))
+    await turns()
+
+
 async def test_a_turn_starts_the_connection_served_longest_ago_first() -> None:
     server = Server()
     (a, _), (b, _), (c, _) = server.connect(), server.connect(), server.connect()
-    for protocol, name in ((a, "/a1"), (b, "/b1"), (c, "/c1")):
-        protocol.data_received(request(name))
-    await turns()
+    await one_turn((a, "/a1"), (b, "/b1"), (c, "/c1"))
     # Never served before: the order they arrived in.
     assert server.started == ["/a1", "/b1", "/c1"]
     server.started.clear()
@@ -105,17 +88,11 @@ async def test_a_turn_starts_the_connection_served_longest_ago_first() -> None:
 async def test_a_connection_that_waited_a_turn_goes_before_those_served_in_it() -> None:
     server = Server()
     (a, _), (b, _), (c, _) = server.connect(), server.connect(), server.connect()
-    for protocol, name in ((a, "/a1"), (b, "/b1"), (c, "/c1")):
-        protocol.data_received(request(name))
-    await turns()
-    for protocol, name in ((a, "/a2"), (b, "/b2")):
-        protocol.data_received(request(name))
-    await turns()
+    await one_turn((a, "/a1"), (b, "/b1"), (c, "/c1"))
+    await one_turn((a, "/a2"), (b, "/b2"))
     server.started.clear()
     # c was last served two turns ago; its request arrives after a's and b's.
-    for protocol, name in ((a, "/a3"), (b, "/b3"), (c, "/c3")):
-        protocol.data_received(request(name))
-    await turns()
+    await one_turn((a, "/a3"), (b, "/b3"), (c, "/c3"))
     assert server.started == ["/c3", "/a3", "/b3"]
 
 
