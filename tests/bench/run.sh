@@ -70,7 +70,12 @@ for name in $BENCH; do
       "$PY" "$HERE/bench_login_jwks.py" --seconds "$DURATION" 2>"$OUT/login_jwks.err" | tee "$OUT/login_jwks.txt" ;;
     verifier)
       section "Verifier library, first-seen tokens vs raw RSA verify"
-      "$PY" "$REPO/verifier/bench/bench_verify.py" 2>"$OUT/verifier.err" | tee "$OUT/verifier.txt" ;;
+      "$PY" "$REPO/verifier/bench/bench_verify.py" 2>"$OUT/verifier.err" | tee "$OUT/verifier.txt"
+      # The same sources uncompiled, for reference: what a machine without a C
+      # compiler installs (verifier/setup.py falls back to them).
+      section "Verifier library, pure-Python flavour (reference)"
+      PYTHONPATH="$REPO/verifier/src" "$PY" "$REPO/verifier/bench/bench_verify.py" \
+        2>"$OUT/verifier-python.err" | tee "$OUT/verifier-python.txt" ;;
     tracing)
       # Issue 19 §5: with no OTEL_* variable the app and its storage, Redis and issuer
       # are not wrapped at all; with an endpoint set every request exports a SERVER

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+from authd_verifier import flavour
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -55,3 +57,15 @@ def test_import_loads_no_server_dependencies() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_per_token_modules_are_all_compiled_or_all_python() -> None:
+    """setup.py compiles every one of flavour.HOT_MODULES or none (a partial build
+    would mean two implementations in one process); where the Makefile expects a
+    flavour (AUTHD_VERIFIER_FLAVOUR: compiled wherever a C compiler is), it is the
+    one installed, so a build that quietly fell back to Python is caught here."""
+    assert flavour.compiled_modules() in ((), flavour.HOT_MODULES)
+    assert flavour.FLAVOUR == ("compiled" if flavour.compiled_modules() else "python")
+    expected = os.environ.get("AUTHD_VERIFIER_FLAVOUR")
+    if expected:
+        assert flavour.FLAVOUR == expected

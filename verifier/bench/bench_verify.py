@@ -70,6 +70,7 @@ from typing import Any
 import jwt
 from authd_verifier import Claims, JWKSCache, RevocationList, Verifier
 from authd_verifier.encoding import b64url_decode, json_object
+from authd_verifier.flavour import FLAVOUR
 from authd_verifier.testing import TokenMinter
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -107,6 +108,7 @@ def main() -> None:
     args = parser.parse_args()
 
     minter = TokenMinter(issuer="https://authd.bench", audience="bench-api")
+    print(f"authd_verifier flavour: {FLAVOUR} (authd_verifier/flavour.py)")
     print(f"minting {args.tokens} distinct tokens ...", flush=True)
     tokens = [
         minter.mint(subject=f"user-{index}", scope="orders:read orders:write", sid=f"s-{index}")
@@ -274,7 +276,7 @@ def main() -> None:
     print(f"first-seen/raw ratio: {ours_rate / raw_rate:.1%}")
     first_seen = ours_rate / floor_rate
     print(
-        f"first-seen/floor ratio: {first_seen:.1%} "
+        f"first-seen/floor ratio ({FLAVOUR}): {first_seen:.1%} "
         f"({'meets' if first_seen >= FIRST_SEEN_TARGET else 'BELOW'} the "
         f"{FIRST_SEEN_TARGET:.0%} target); {ours_rate:,.0f} vs {floor_rate:,.0f} /s"
     )

@@ -207,9 +207,9 @@ class ClaimRules:
         # ``k > floor(now)`` agree, and int-to-int comparisons are the cheap kind.
         # (math.floor, not int(): the same for any clock reading after 1970, and
         # about half the interpreter's work on this, the first-seen token's path.)
-        now = floor(now)
-        low = now - TIMESTAMP_HORIZON_SECONDS
-        high = now + TIMESTAMP_HORIZON_SECONDS
+        whole = floor(now)
+        low = whole - TIMESTAMP_HORIZON_SECONDS
+        high = whole + TIMESTAMP_HORIZON_SECONDS
         # `type(x) is int` refuses bool, float and str; the range refuses 10**30.
         if not (
             type(exp) is int
@@ -245,9 +245,9 @@ class ClaimRules:
         else:
             raise MalformedToken("the access token has an invalid aud claim")
         leeway = self.leeway
-        if now - leeway >= exp:
+        if whole - leeway >= exp:
             raise TokenExpired()
-        latest = now + leeway
+        latest = whole + leeway
         if nbf > latest or iat > latest:
             raise TokenNotYetValid()
 

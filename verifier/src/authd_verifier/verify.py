@@ -116,7 +116,6 @@ class _VerifierCore:
     def __init__(
         self,
         *,
-        keys: KeySource | AsyncKeySource,
         issuer: str,
         audience: str | Iterable[str] | AnyAudience,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
@@ -128,7 +127,6 @@ class _VerifierCore:
         clock: Callable[[], float] = time.time,
         token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
     ) -> None:
-        self.keys = keys
         self.rules = ClaimRules(issuer, audience, leeway, require_scopes, require_mfa)
         self.algorithms = check_algorithms(algorithms)
         self._headers = HeaderParser(self.algorithms)
@@ -157,7 +155,8 @@ class _VerifierCore:
         cache = cls._jwks_cache_type(
             jwks_url(issuer), policy=policy, allow_insecure_http=allow_insecure_http
         )
-        return cls(keys=cache, issuer=issuer, audience=audience, **options)
+        # Each flavour's own __init__ takes ``keys``, typed as the source it speaks.
+        return cls(keys=cache, issuer=issuer, audience=audience, **options)  # type: ignore[call-arg]
 
     def _parse(self, token: str) -> _Parsed:
         if len(token) > self._max_token_bytes:
@@ -211,11 +210,13 @@ class Verifier(_VerifierCore):
     :class:`~authd_verifier.errors.VerificationError` subclass. Thread-safe.
     """
 
-    keys: KeySource
     _jwks_cache_type = JWKSCache
 
     def __init__(self, *, keys: KeySource, **options: Unpack[VerifierOptions]) -> None:
-        super().__init__(keys=keys, **options)
+        # Each flavour declares its own key source (one awaits, one does not), so
+        # the attribute is typed exactly in each rather than as a union in the core.
+        self.keys: KeySource = keys
+        super().__init__(**options)
 
     def verify(
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
@@ -254,11 +255,13 @@ class AsyncVerifier(_VerifierCore):
     microseconds and runs inline.
     """
 
-    keys: AsyncKeySource
     _jwks_cache_type = AsyncJWKSCache
 
     def __init__(self, *, keys: AsyncKeySource, **options: Unpack[VerifierOptions]) -> None:
-        super().__init__(keys=keys, **options)
+        # Each flavour declares its own key source (one awaits, one does not), so
+        # the attribute is typed exactly in each rather than as a union in the core.
+        self.keys: AsyncKeySource = keys
+        super().__init__(**options)
 
     async def verify(
         self, token: str, *, require_scopes: Iterable[str] = (), require_mfa: bool = False
