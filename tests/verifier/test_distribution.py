@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 from authd_verifier import flavour
@@ -69,3 +71,25 @@ def test_the_per_token_modules_are_all_compiled_or_all_python() -> None:
     expected = os.environ.get("AUTHD_VERIFIER_FLAVOUR")
     if expected:
         assert flavour.FLAVOUR == expected
+
+
+def test_a_build_whose_compiler_fails_installs_the_python_flavour(tmp_path: Path) -> None:
+    """With a C compiler that fails (CC=false), building the verifier still makes a
+    wheel: the same sources as Python, no extension module, and a warning."""
+    source = tmp_path / "verifier"
+    source.mkdir()
+    for name in ("README.md", "pyproject.toml", "setup.py"):
+        shutil.copy(VERIFIER / name, source / name)
+    shutil.copytree(VERIFIER / "src" / "authd_verifier", source / "src" / "authd_verifier",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path / "wheel"),
+         str(source)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "CC": "false"},
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert "the compiler failed" in built.stdout + built.stderr
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "authd_verifier/claims.py" in names
+    assert not [name for name in names if name.endswith(".so")]
