@@ -31,6 +31,7 @@ from typing import Any
 
 from authd_verifier import JWKSCache, RevocationList, Verifier
 from authd_verifier.encoding import b64url_decode
+from authd_verifier.flavour import FLAVOUR
 from authd_verifier.testing import StaticJWKS, TokenMinter
 
 FIRST_SEEN, HOT = 2000, 250
@@ -158,6 +159,7 @@ def main() -> None:
         floor = per_operation("floor", FIRST_SEEN, path)
         hit = per_operation("hit", 40 * HOT, path)
         raw = per_operation("raw", 2 * HOT, path)
+    print(f"authd_verifier flavour: {FLAVOUR}")
     print(f"first-seen token: {first_seen:10,.0f} instructions; floor {floor:10,.0f}")
     print(f"cache hit:        {hit:10,.0f} instructions; RSAPublicKey.verify {raw:10,.0f}")
     print(f"first-seen/floor: {floor / first_seen:.3f} (target 0.9, counted in instructions)")
