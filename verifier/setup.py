@@ -61,7 +61,7 @@ def _extensions() -> list[Any]:
                 opt_level="3",
             )
         )
-    except BaseException as error:  # mypy reports refused sources with SystemExit
+    except (Exception, SystemExit) as error:  # mypy reports refused sources with SystemExit
         _warn(f"mypyc refused the sources ({type(error).__name__})")
         return []
 

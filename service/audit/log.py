@@ -63,9 +63,10 @@ class AuditLog:
         try:
             await self.store.append(batch)
         except asyncio.CancelledError:
-            # Stopped mid-write (the periodic flush, cancelled at shutdown): the events
-            # go back to the buffer for close()'s own flush rather than being lost with
-            # the cancelled task (an event may then be written twice, never dropped).
+            # Stopped mid-write (a periodic flush still writing after Periodic's stop
+            # grace, on a store that hangs): the events go back to the buffer for
+            # close()'s own flush rather than being lost with the cancelled task (an
+            # event may then be written twice, never dropped).
             self._buffer[:0] = batch
             raise
         except (StorageUnavailable, OSError) as exc:
