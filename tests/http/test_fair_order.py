@@ -179,8 +179,8 @@ async def test_one_arrivals_per_loop_and_one_dispatch_a_turn() -> None:
 
 
 async def test_the_protocol_adds_nothing_to_uvicorns_instance_dict() -> None:
-    """uvicorn's protocol keeps 27 attributes in its ``__dict__``; CPython 3.11 shares
-    and specialises an attribute layout of at most 30. The fair protocol's own state
+    """uvicorn's protocol keeps 28 attributes in its ``__dict__`` once it has served a
+    request; CPython 3.11 shares and specialises an attribute layout of at most 30. The fair protocol's own state
     lives in slots, so a served connection's ``__dict__`` has exactly uvicorn's keys."""
     server = Server()
     fair, _ = server.connect()
